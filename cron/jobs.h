@@ -1,0 +1,29 @@
+/* afftokctl's commands and cron jobs: each an entry in the table of
+ * cron/main.c, one file per job. A job returns a sysexits code. */
+#ifndef AFFTOK_CRON_JOBS_H
+#define AFFTOK_CRON_JOBS_H
+
+#include <sysexits.h>
+
+struct app;
+struct arena;
+
+struct job {
+	const char *name;
+	const char *help;
+	int (*run)(struct app *app, struct arena *a, int argc, char **argv);
+	unsigned flags;
+};
+
+enum job_flags {
+	JOB_CRON = 1, /* a periodic job: its runs are recorded in job_runs */
+};
+
+extern const struct job jobs[];
+
+/* cmd-admin.c */
+int cmd_migrate(struct app *app, struct arena *a, int argc, char **argv);
+int cmd_bootstrap(struct app *app, struct arena *a, int argc, char **argv);
+int cmd_create_tenant(struct app *app, struct arena *a, int argc, char **argv);
+
+#endif

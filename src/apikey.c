@@ -1,0 +1,95 @@
+/* API key format, checksum and hash. */
+#include "apikey.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+static const char letters[] = {[SCOPE_OPERATOR] = 'o', [SCOPE_ADMIN] = 'a', [SCOPE_ADVERTISER] = 'v',
+			       [SCOPE_AFFILIATE] = 'f'};
+
+static void checksum(const char *key, size_t n, char out[6])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)key, n, md);
+	unsigned long long v = 0;
+	for (int i = 0; i < 6; i++)
+		v = v << 8 | md[i];
+	for (int i = 0; i < 6; i++) {
+		out[i] = b62[v % 62];
+		v /= 62;
+	}
+}
+
+int apikey_generate(enum auth_scope scope, char *out)
+{
+	if (scope <= SCOPE_NONE || scope > SCOPE_AFFILIATE)
+		return -1;
+	unsigned char raw[30];
+	memcpy(out, "aft_", 4);
+	out[4] = letters[scope];
+	out[5] = '_';
+	/* 256 % 62 != 0: reject the top values so every character is uniform. */
+	for (int i = 0; i < 30;) {
+		rand_bytes(raw, sizeof raw);
+		for (int j = 0; j < 30 && i < 30; j++)
+			if (raw[j] < 248)
+				out[6 + i++] = b62[raw[j] % 62];
+	}
+	checksum(out, 36, out + 36);
+	out[APIKEY_LEN] = '\0';
+	return 0;
+}
+
+enum auth_scope apikey_scope(const char *key)
+{
+	if (key == NULL || strncmp(key, "aft_", 4) != 0 || key[5] != '_')
+		return SCOPE_NONE;
+	for (int s = SCOPE_OPERATOR; s <= SCOPE_AFFILIATE; s++)
+		if (key[4] == letters[s])
+			return (enum auth_scope)s;
+	return SCOPE_NONE;
+}
+
+bool apikey_well_formed(const char *key)
+{
+	if (key == NULL || strlen(key) != APIKEY_LEN || apikey_scope(key) == SCOPE_NONE)
+		return false;
+	for (int i = 6; i < APIKEY_LEN; i++)
+		if (!strchr(b62, key[i]) || key[i] == '\0')
+			return false;
+	char sum[6];
+	checksum(key, 36, sum);
+	return memcmp(sum, key + 36, 6) == 0;
+}
+
+void apikey_hash(const unsigned char pepper[32], const char *key, char *out)
+{
+	unsigned char md[32];
+	unsigned int n = sizeof md;
+	HMAC(EVP_sha256(), pepper, 32, (const unsigned char *)key, strlen(key), md, &n);
+	hex_encode(md, sizeof md, out);
+}
+
+const char *scope_name(enum auth_scope s)
+{
+	switch (s) {
+	case SCOPE_OPERATOR: return "operator";
+	case SCOPE_ADMIN: return "admin";
+	case SCOPE_ADVERTISER: return "advertiser";
+	case SCOPE_AFFILIATE: return "affiliate";
+	default: return "none";
+	}
+}
+
+enum auth_scope scope_from_name(const char *name)
+{
+	for (int s = SCOPE_OPERATOR; s <= SCOPE_AFFILIATE; s++)
+		if (name && !strcmp(name, scope_name((enum auth_scope)s)))
+			return (enum auth_scope)s;
+	return SCOPE_NONE;
+}

@@ -1,0 +1,66 @@
+/* API key lookup: checksum, hash, cache, database. */
+#include "auth.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "apikey.h"
+#include "app.h"
+#include "db.h"
+#include "util.h"
+
+#define CACHE_SLOTS 64
+
+struct cached {
+	char hash[APIKEY_HASH_HEX + 1];
+	struct auth auth;
+	int64_t expires;
+};
+
+static struct cached cache[CACHE_SLOTS];
+
+void auth_cache_clear(void)
+{
+	memset(cache, 0, sizeof cache);
+}
+
+static long long ll_or_zero(const char *s)
+{
+	return s ? atoll(s) : 0;
+}
+
+enum auth_result auth_check(struct app *app, struct arena *a, const char *key, struct auth *out)
+{
+	if (!apikey_well_formed(key))
+		return AUTH_INVALID;
+	char hash[APIKEY_HASH_HEX + 1];
+	apikey_hash(app->mk.pepper, key, hash);
+	unsigned slot = (unsigned)(hex_digit(hash[0]) << 4 | hex_digit(hash[1])) % CACHE_SLOTS;
+	int64_t now = mono_ms();
+	if (cache[slot].expires > now && !strcmp(cache[slot].hash, hash)) {
+		*out = cache[slot].auth;
+		return AUTH_OK;
+	}
+	PGresult *res = db_execp(app->db, a,
+		"UPDATE api_keys SET last_used_at = now() "
+		"WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
+		"RETURNING id, scope, tenant_id, advertiser_id, affiliate_id", hash);
+	if (res == NULL)
+		return AUTH_UNAVAILABLE;
+	if (PQntuples(res) != 1)
+		return AUTH_INVALID;
+	struct auth au = {
+		.key_id = ll_or_zero(db_val(res, 0, 0)),
+		.scope = scope_from_name(db_val(res, 0, 1)),
+		.tenant_id = ll_or_zero(db_val(res, 0, 2)),
+		.advertiser_id = ll_or_zero(db_val(res, 0, 3)),
+		.affiliate_id = ll_or_zero(db_val(res, 0, 4)),
+	};
+	if (au.scope == SCOPE_NONE || au.scope != apikey_scope(key))
+		return AUTH_INVALID;
+	memcpy(cache[slot].hash, hash, sizeof hash);
+	cache[slot].auth = au;
+	cache[slot].expires = now + AUTH_CACHE_MS;
+	*out = au;
+	return AUTH_OK;
+}

@@ -1,0 +1,138 @@
+/* libpq wrapper: lazy connect, reconnect with spacing, errors kept for the caller. */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "arena.h"
+#include "log.h"
+
+struct db {
+	PGconn *conn;
+	char *conninfo;
+	char *appname;
+	int connect_timeout_s;
+	int statement_timeout_ms;
+	time_t last_attempt;
+	char sqlstate[6];
+	char error[256];
+};
+
+struct db *db_new(const char *conninfo, int connect_timeout_s, int statement_timeout_ms,
+		  const char *application_name)
+{
+	struct db *db = calloc(1, sizeof *db);
+	if (db == NULL)
+		return NULL;
+	db->conninfo = strdup(conninfo ? conninfo : "");
+	db->appname = strdup(application_name ? application_name : "afftok");
+	if (db->conninfo == NULL || db->appname == NULL) {
+		db_free(db);
+		return NULL;
+	}
+	db->connect_timeout_s = connect_timeout_s;
+	db->statement_timeout_ms = statement_timeout_ms;
+	return db;
+}
+
+void db_free(struct db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn)
+		PQfinish(db->conn);
+	free(db->conninfo);
+	free(db->appname);
+	free(db);
+}
+
+static void set_error(struct db *db, const char *state, const char *msg)
+{
+	snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
+	snprintf(db->error, sizeof db->error, "%s", msg ? msg : "");
+	char *nl = strchr(db->error, '\n');
+	if (nl)
+		*nl = '\0';
+}
+
+static bool connect_now(struct db *db)
+{
+	char timeout[16], options[64];
+	snprintf(timeout, sizeof timeout, "%d", db->connect_timeout_s);
+	snprintf(options, sizeof options, "-c statement_timeout=%d", db->statement_timeout_ms);
+	/* conninfo first with expand_dbname, so it may hold a URI or service=NAME;
+	 * the keywords after it fill in what it leaves out. */
+	const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
+	const char *vals[] = {db->conninfo, timeout, options, db->appname, NULL};
+	if (db->conn)
+		PQfinish(db->conn);
+	db->conn = PQconnectdbParams(keys, vals, 1);
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+		set_error(db, "08001", db->conn ? PQerrorMessage(db->conn) : "out of memory");
+		log_warn("postgresql: connect failed: %s", db->error);
+		return false;
+	}
+	return true;
+}
+
+bool db_ready(struct db *db)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+		return true;
+	time_t now = time(NULL);
+	if (db->last_attempt == now)
+		return false;
+	db->last_attempt = now;
+	return connect_now(db);
+}
+
+PGresult *db_exec(struct db *db, struct arena *a, const char *sql, int nparams,
+		  const char *const *params)
+{
+	if (!db_ready(db))
+		return NULL;
+	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (res == NULL) {
+		set_error(db, "08006", PQerrorMessage(db->conn));
+		return NULL;
+	}
+	ExecStatusType st = PQresultStatus(res);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		if (arena_defer(a, (void (*)(void *))PQclear, res) != 0)
+			return NULL;
+		db->sqlstate[0] = '\0';
+		return res;
+	}
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	set_error(db, state ? state : "08006", PQresultErrorMessage(res));
+	PQclear(res);
+	if (PQstatus(db->conn) != CONNECTION_OK)
+		log_warn("postgresql: connection lost: %s", db->error);
+	else if (strncmp(db->sqlstate, "23", 2) != 0)
+		log_warn("postgresql: %s: %s", db->sqlstate, db->error);
+	return NULL;
+}
+
+const char *db_sqlstate(const struct db *db)
+{
+	return db->sqlstate;
+}
+
+const char *db_error(const struct db *db)
+{
+	return db->error;
+}
+
+PGconn *db_conn(struct db *db)
+{
+	return db->conn;
+}
+
+const char *db_val(const PGresult *res, int r, int c)
+{
+	if (PQgetisnull(res, r, c))
+		return NULL;
+	return PQgetvalue(res, r, c);
+}

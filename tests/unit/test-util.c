@@ -1,0 +1,58 @@
+/* util: hex, base64, integer parsing, constant-time compare. */
+#include <string.h>
+
+#include "unit.h"
+#include "util.h"
+
+static void t_hex(void)
+{
+	unsigned char in[4] = {0, 0xab, 0x10, 0xff}, out[4];
+	char hex[9];
+	hex_encode(in, 4, hex);
+	CU_ASSERT_STRING_EQUAL(hex, "00ab10ff");
+	CU_ASSERT_EQUAL(hex_decode(hex, out, 4), 0);
+	CU_ASSERT_EQUAL(memcmp(in, out, 4), 0);
+	CU_ASSERT_EQUAL(hex_decode("00ab10f", out, 4), -1);
+	CU_ASSERT_EQUAL(hex_decode("00ab10ffff", out, 4), -1);
+	CU_ASSERT_EQUAL(hex_decode("zzab10ff", out, 4), -1);
+}
+
+static void t_b64(void)
+{
+	static const struct { const char *in, *out; } t[] = {
+		{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		char enc[16];
+		unsigned char dec[16];
+		b64_encode((const unsigned char *)t[i].in, strlen(t[i].in), enc);
+		CU_ASSERT_STRING_EQUAL(enc, t[i].out);
+		int n = b64_decode(enc, dec, sizeof dec);
+		CU_ASSERT_EQUAL(n, (int)strlen(t[i].in));
+		CU_ASSERT_EQUAL(memcmp(dec, t[i].in, strlen(t[i].in)), 0);
+	}
+	unsigned char d[4];
+	CU_ASSERT_EQUAL(b64_decode("Zm9", d, sizeof d), -1);
+}
+
+static void t_parse(void)
+{
+	int64_t v;
+	CU_ASSERT_TRUE(parse_i64("123", &v));
+	CU_ASSERT_EQUAL(v, 123);
+	CU_ASSERT_TRUE(parse_i64("-5", &v));
+	CU_ASSERT_FALSE(parse_i64("", &v));
+	CU_ASSERT_FALSE(parse_i64("12a", &v));
+	CU_ASSERT_FALSE(parse_i64(" 1", &v));
+	CU_ASSERT_FALSE(parse_i64("99999999999999999999", &v));
+	CU_ASSERT_TRUE(ct_equal("abc", "abc", 3));
+	CU_ASSERT_FALSE(ct_equal("abc", "abd", 3));
+}
+
+static const struct unit_case cases[] = {
+	{"hex", t_hex},
+	{"base64 table", t_b64},
+	{"integers and compare", t_parse},
+	{NULL, NULL},
+};
+UNIT_MAIN("util")
