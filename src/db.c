@@ -61,7 +61,7 @@ static bool connect_now(struct db *db)
 {
 	char timeout[16], options[64];
 	snprintf(timeout, sizeof timeout, "%d", db->connect_timeout_s);
-	snprintf(options, sizeof options, "-c statement_timeout=%d", db->statement_timeout_ms);
+	snprintf(options, sizeof options, "-c statement_timeout=%d -c client_min_messages=warning", db->statement_timeout_ms);
 	/* conninfo first with expand_dbname, so it may hold a URI or service=NAME;
 	 * the keywords after it fill in what it leaves out. */
 	const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};

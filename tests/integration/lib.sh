@@ -1,0 +1,40 @@
+# Helpers for the integration tests: sourced by each tests/integration/*.sh.
+# Results are lines "PASS: name" / "FAIL: name" on stdout; scripts/test counts them.
+if [ "${AFFTOK_TEST:-}" != 1 ] || [ ! -f "${AFFTOK_RUN_DIR:-}/stack.env" ]; then
+	echo "skipped: run through scripts/test" >&2
+	exit 77
+fi
+set -u
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$top/scripts/lib.sh"
+. "$RUN/stack.env"
+export PGURI AFFTOK_URL
+ANY_FAIL=0
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; ANY_FAIL=1; }
+# check NAME COMMAND...: passes when the command succeeds.
+check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n"; fi; }
+# eq NAME EXPECTED ACTUAL
+eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (expected '$2', got '$3')"; fi; }
+# contains NAME NEEDLE HAYSTACK
+contains() { case "$3" in *"$2"*) pass "$1" ;; *) fail "$1 ('$2' not in '${3:0:300}')" ;; esac; }
+
+# req METHOD PATH [curl args...]: sets STATUS, BODY and HDRS.
+req() {
+	local m=$1 p=$2; shift 2
+	local hf
+	hf=$(mktemp)
+	BODY=$(curl -sS -o - -D "$hf" -X "$m" --max-time 20 "$@" "$AFFTOK_URL$p" 2>/dev/null)
+	STATUS=$(head -n 1 "$hf" | awk '{print $2}')
+	HDRS=$(tr -d '\r' <"$hf")
+	rm -f "$hf"
+	[ -n "$STATUS" ] || STATUS=000
+}
+hdr() { printf '%s\n' "$HDRS" | sed -n "s/^$1: //Ip" | head -n 1; }
+# json EXPR: reads BODY with python3 and prints the expression's value.
+json() { printf '%s' "$BODY" | python3 -c "import json,sys; d=json.load(sys.stdin); v=$1; print(v if not isinstance(v,(dict,list)) else json.dumps(v))" 2>/dev/null; }
+sql() { psql -X -q -tA "$PGURI" -c "$1"; }
+ctl() { "$BUILD/afftokctl" -c "$CONF" "$@"; }
+admin() { local m=$1 p=$2; shift 2; req "$m" "$p" -H "X-API-Key: $AFFTOK_ADMIN_KEY" "$@"; }
+done_testing() { exit $ANY_FAIL; }
