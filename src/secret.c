@@ -16,6 +16,8 @@ void master_key_from(struct master_key *mk, const unsigned char raw[32])
 	HMAC(EVP_sha256(), raw, 32, (const unsigned char *)"afftok secret encryption", 24, mk->enc, &n);
 	n = 32;
 	HMAC(EVP_sha256(), raw, 32, (const unsigned char *)"afftok api key pepper", 21, mk->pepper, &n);
+	n = 32;
+	HMAC(EVP_sha256(), raw, 32, (const unsigned char *)"afftok click id", 15, mk->clickid, &n);
 }
 
 int master_key_load(struct master_key *mk, const char *path, char *err, size_t errlen)

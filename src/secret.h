@@ -11,6 +11,7 @@ struct arena;
 struct master_key {
 	unsigned char enc[32];    /* encrypts stored secrets */
 	unsigned char pepper[32]; /* keys the API key hash */
+	unsigned char clickid[32]; /* authenticates click ids */
 };
 
 /* Reads 64 hex characters from path. Returns 0, or -1 with a message in err. */
