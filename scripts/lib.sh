@@ -95,6 +95,10 @@ EOF
 	local psql="psql -X -q -h $PGSOCK -p $PGPORT -U postgres"
 	$psql -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'afftok'" | grep -q 1 ||
 		$psql -c "CREATE ROLE afftok LOGIN"
+	# Sessions of the app role (psql, tests) work across tenants unless a
+	# request narrows them; unset, row-level security shows nothing
+	# (sql/020_rls.sql). Only a superuser may set this default.
+	$psql -c "ALTER ROLE afftok SET afftok.tenant_id = '*'" >/dev/null
 	$psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'afftok'" | grep -q 1 ||
 		$psql -c "CREATE DATABASE afftok OWNER afftok"
 }

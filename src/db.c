@@ -59,9 +59,13 @@ static void set_error(struct db *db, const char *state, const char *msg)
 
 static bool connect_now(struct db *db)
 {
-	char timeout[16], options[64];
+	char timeout[16], options[128];
 	snprintf(timeout, sizeof timeout, "%d", db->connect_timeout_s);
-	snprintf(options, sizeof options, "-c statement_timeout=%d -c client_min_messages=warning", db->statement_timeout_ms);
+	/* afftok.tenant_id=*: outside a tenant scope (src/tenantdb.h) the
+	 * application works across tenants; see sql/020_rls.sql. */
+	snprintf(options, sizeof options,
+		 "-c statement_timeout=%d -c client_min_messages=warning -c afftok.tenant_id=*",
+		 db->statement_timeout_ms);
 	/* conninfo first with expand_dbname, so it may hold a URI or service=NAME;
 	 * the keywords after it fill in what it leaves out. */
 	const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};

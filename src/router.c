@@ -10,6 +10,7 @@
 #include "db.h"
 #include "kv.h"
 #include "log.h"
+#include "tenantdb.h"
 
 bool route_match(const char *pattern, const char *path, struct arena *a, const char **args)
 {
@@ -207,7 +208,14 @@ void router_dispatch(const struct route *table, struct app *app, struct req *q, 
 	if (rt->scopes && authenticate(rt, app, q, r) != 0)
 		return;
 	q->app = app;
-	if (rt->handler(q, r) != 0 && (r->status < 400 || r->body.len == 0)) {
+	if ((rt->flags & R_TENANT) && rt->scopes && tenant_scope_begin(app, q->arena, &q->auth) != 0) {
+		resp_error(q, r, 503, "UNAVAILABLE", "the database is unavailable");
+		return;
+	}
+	int rc = rt->handler(q, r);
+	if ((rt->flags & R_TENANT) && tenant_scope_end(app, q->arena, rc == 0 && r->status < 400) != 0)
+		rc = -1, r->status = 500, r->body.len = 0;
+	if (rc != 0 && (r->status < 400 || r->body.len == 0)) {
 		log_err("%s %s: handler failed", q->method_name, q->path);
 		resp_error(q, r, 500, "INTERNAL", "internal error");
 	}

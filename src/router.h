@@ -30,7 +30,8 @@ struct route_param {
 enum route_flags {
 	R_DB = 1,      /* needs PostgreSQL */
 	R_KV = 2,      /* needs Redis */
-	R_ANYPARAM = 4 /* keep undeclared parameters (click sub-ids and the like) */
+	R_ANYPARAM = 4, /* keep undeclared parameters (click sub-ids and the like) */
+	R_TENANT = 8,   /* run the handler in a tenant scope (src/tenantdb.h): RLS on */
 };
 
 #define SCOPE_BIT(s) (1u << (s))

@@ -1,0 +1,56 @@
+/* Tenant scope: one transaction per request with the tenant set for RLS. */
+#include "tenantdb.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "db.h"
+#include "log.h"
+
+/* One primary connection per process, so one flag is enough. */
+static bool active;
+
+int tenant_scope_begin(struct app *app, struct arena *a, const struct auth *au)
+{
+	char tenant[24];
+	if (au->tenant_id > 0)
+		snprintf(tenant, sizeof tenant, "%lld", au->tenant_id);
+	else if (au->scope == SCOPE_OPERATOR)
+		snprintf(tenant, sizeof tenant, "*");
+	else
+		snprintf(tenant, sizeof tenant, "%s", ""); /* no tenant: sees nothing */
+	if (active)
+		tenant_scope_end(app, a, false);
+	if (db_exec(app->db, a, "BEGIN", 0, NULL) == NULL)
+		return -1;
+	active = true;
+	if (db_execp(app->db, a, "SELECT set_config('afftok.tenant_id', $1, true)", tenant) == NULL) {
+		tenant_scope_end(app, a, false);
+		return -1;
+	}
+	return 0;
+}
+
+int tenant_scope_end(struct app *app, struct arena *a, bool commit)
+{
+	if (!active)
+		return 0;
+	active = false;
+	/* COMMIT of a transaction that had failed answers "ROLLBACK". */
+	PGresult *res = commit ? db_exec(app->db, a, "COMMIT", 0, NULL) : NULL;
+	if (res && !strcmp(PQcmdStatus(res), "COMMIT"))
+		return 0;
+	if (res)
+		return -1;
+	if (commit)
+		log_warn("tenant scope: commit failed: %s", db_error(app->db));
+	/* A lost connection has no transaction left to roll back. */
+	db_exec(app->db, a, "ROLLBACK", 0, NULL);
+	return commit ? -1 : 0;
+}
+
+bool tenant_scope_active(void)
+{
+	return active;
+}
