@@ -202,7 +202,7 @@ cron_up() {
 	# Stands in for /etc/cron.d/afftok: every minute, each job of the shipped
 	# cron file, under flock so runs never overlap.
 	local jobs
-	jobs=$(sed -n 's/.*afftokctl \([a-z-]*\).*/\1/p' "$top/etc/afftok.cron.in" | tr '\n' ' ')
+	jobs=$(sed -n '/^[^#]/s/.*afftokctl \([a-z-]*\).*/\1/p' "$top/etc/afftok.cron.in" | tr '\n' ' ')
 	setsid bash -c '
 		while :; do
 			for j in '"$jobs"'; do
