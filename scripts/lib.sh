@@ -19,7 +19,8 @@ PGSOCK=$RUN/pg
 DEB_PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev spawn-fcgi multiwatch
  libpq-dev postgresql redis-server redis-tools libhiredis-dev libjson-c-dev libssl-dev
  libmaxminddb-dev libcurl4-openssl-dev libinih-dev libcunit1-dev libpcre2-dev nginx-light
- curl wrk openssl procps util-linux python3 libmaxmind-db-writer-perl"
+ curl wrk openssl procps util-linux python3 libmaxmind-db-writer-perl
+ clang libclang-rt-14-dev chromium"
 
 say() { printf '%s\n' "$*" >&2; }
 

@@ -47,7 +47,8 @@ int apikey_generate(enum auth_scope scope, char *out)
 
 enum auth_scope apikey_scope(const char *key)
 {
-	if (key == NULL || strncmp(key, "aft_", 4) != 0 || key[5] != '_')
+	/* key[4] is checked before key[5] is read: "aft_" alone ends there. */
+	if (key == NULL || strncmp(key, "aft_", 4) != 0 || key[4] == '\0' || key[5] != '_')
 		return SCOPE_NONE;
 	for (int s = SCOPE_OPERATOR; s <= SCOPE_AFFILIATE; s++)
 		if (key[4] == letters[s])
