@@ -12,4 +12,9 @@ extern const struct route routes[];
 int h_health(struct req *q, struct resp *r);
 int h_admin_health(struct req *q, struct resp *r);
 
+/* h-postback.c */
+int h_postback(struct req *q, struct resp *r);
+int h_pixel(struct req *q, struct resp *r);
+int h_admin_postbacks(struct req *q, struct resp *r);
+
 #endif

@@ -1,0 +1,432 @@
+/* Conversions in PostgreSQL: click match, checks, idempotent insert and
+ * status changes with their audit row, outbox event and affiliate postback. */
+#include "convstore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "arena.h"
+#include "clickid.h"
+#include "db.h"
+#include "log.h"
+#include "secret.h"
+#include "util.h"
+
+int conv_outcome_http(enum conv_outcome o)
+{
+	static const int map[] = {
+		[CO_RECORDED] = 200, [CO_DUPLICATE] = 200, [CO_UPDATED] = 200,
+		[CO_PENDING_CLICK] = 202, [CO_BAD_PARAM] = 400, [CO_BAD_SIGNATURE] = 401,
+		[CO_FORBIDDEN] = 403, [CO_CLICK_NOT_FOUND] = 404, [CO_CONFLICT] = 409,
+		[CO_EXPIRED] = 410, [CO_UNAVAILABLE] = 503,
+	};
+	return (unsigned)o < sizeof map / sizeof map[0] ? map[o] : 500;
+}
+
+/* "2026-11-25 01:51:25.123+00": the exact created_at of a click, read from its id. */
+static void ms_to_ts(int64_t ms, char out[40])
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	size_t n = strftime(out, 40, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(out + n, 40 - n, ".%03d+00", (int)(ms % 1000));
+}
+
+static void new_event_id(char out[32])
+{
+	unsigned char raw[12];
+	rand_bytes(raw, sizeof raw);
+	memcpy(out, "evt_", 4);
+	hex_encode(raw, sizeof raw, out + 4);
+}
+
+static bool is_t(const char *v)
+{
+	return v && v[0] == 't';
+}
+
+/* The event's data object, from a conversions row named r (SPEC §5 data of
+ * conversion.created / conversion.updated; documented in src/outbox.h). */
+#define EVENT_DATA(r, prev)                                                                       \
+	"jsonb_build_object('conversion_id', " r ".id::text, 'click_id', " r ".click_id, "          \
+	"'transaction_id', " r ".transaction_id, 'status', " r ".status, 'previous_status', " prev  \
+	", 'reason', " r ".reason, 'event', " r ".event, 'offer_id', " r ".offer_id, "               \
+	"'affiliate_id', " r ".affiliate_id, 'advertiser_id', " r ".advertiser_id, 'link_id', " r     \
+	".link_id, 'amount', " r ".amount::text, 'currency', " r ".currency, 'payout', " r            \
+	".payout::text, 'revenue', " r ".revenue::text, 'payout_currency', " r ".payout_currency, "  \
+	"'source', " r ".source, 'adv_sub1', " r ".adv_sub1, 'adv_sub2', " r ".adv_sub2, 'adv_sub3', " \
+	r ".adv_sub3, 'adv_sub4', " r ".adv_sub4, 'adv_sub5', " r ".adv_sub5, 'click_created_at', " r  \
+	".click_created_at, 'created_at', " r ".created_at, 'updated_at', " r ".updated_at)"
+
+/* The audit row, the event and the affiliate postback of a changed row r. */
+#define SIDE_EFFECTS(r, type, prev, reason)                                                        \
+	", lg AS (INSERT INTO conversion_status_log (tenant_id, conversion_id, old_status, "         \
+	"new_status, source, actor, reason) SELECT " r ".tenant_id, " r ".id, " prev ", " r ".status, " \
+	"$src, $actor, " reason " FROM " r "), ev AS (INSERT INTO event_outbox (event_id, tenant_id, " \
+	"type, data) SELECT $evt, " r ".tenant_id, '" type "', " EVENT_DATA(r, prev) " FROM " r       \
+	"), pb AS (INSERT INTO affiliate_postbacks (tenant_id, conversion_id, affiliate_id, status) "  \
+	"SELECT " r ".tenant_id, " r ".id, " r ".affiliate_id, " r ".status FROM " r " JOIN affiliates f " \
+	"ON f.tenant_id = " r ".tenant_id AND f.id = " r ".affiliate_id WHERE coalesce(f.postback_url, '') <> '' " \
+	"ON CONFLICT (conversion_id, status) DO NOTHING) "
+
+/* $n placeholders above are named for reading; numbered here. */
+static char *number_params(struct arena *a, const char *sql, const char *const *names, int n)
+{
+	struct buf b;
+	buf_init(&b, a);
+	for (const char *p = sql; *p;) {
+		int hit = -1;
+		if (*p == '$')
+			for (int i = 0; i < n; i++) {
+				size_t l = strlen(names[i]);
+				if (!strncmp(p + 1, names[i], l) && !(p[1 + l] >= 'a' && p[1 + l] <= 'z'))
+					hit = i;
+			}
+		if (hit < 0) {
+			buf_putc(&b, *p++);
+			continue;
+		}
+		buf_printf(&b, "$%d", hit + 1);
+		p += 1 + strlen(names[hit]);
+	}
+	return buf_ok(&b) ? b.p : NULL;
+}
+
+static const char *INSERT_SQL =
+	"WITH ins AS (INSERT INTO conversions (tenant_id, offer_id, affiliate_id, advertiser_id, link_id, "
+	"click_id, click_created_at, transaction_id, txid_derived, status, reason, event, amount, currency, "
+	"payout_currency, payout, revenue, adv_sub1, adv_sub2, adv_sub3, adv_sub4, adv_sub5, source) "
+	"VALUES ($tenant, $offer, $aff, $adv, $link, $click, $clickat, $txid, $derived, $status, $reason, "
+	"$event, $amount, $cur, $pcur, $payout, $revenue, $s1, $s2, $s3, $s4, $s5, $src) "
+	"ON CONFLICT (tenant_id, offer_id, transaction_id) DO NOTHING RETURNING *)"
+	SIDE_EFFECTS("ins", "conversion.created", "NULL::text", "ins.reason")
+	"SELECT id, payout::text FROM ins";
+static const char *const insert_names[] = {
+	"tenant", "offer", "aff", "adv", "link", "clickat", "click", "txid", "derived", "status",
+	"reason", "event", "amount", "cur", "pcur", "payout", "revenue", "s1", "s2", "s3", "s4", "s5",
+	"src", "actor", "evt"};
+
+static const char *UPDATE_SQL =
+	"WITH up AS (UPDATE conversions SET status = $status, updated_at = now() "
+	"WHERE id = $id AND status = $old RETURNING *)"
+	SIDE_EFFECTS("up", "conversion.updated", "$old::text", "NULL::text")
+	"SELECT id, payout::text FROM up";
+static const char *const update_names[] = {"status", "id", "old", "src", "actor", "evt"};
+
+/* Both statements, numbered once per process. */
+static const char *insert_sql, *update_sql;
+static char numbered_insert[8192], numbered_update[4096];
+
+static int prepare_sql(struct arena *a)
+{
+	if (insert_sql)
+		return 0;
+	char *i = number_params(a, INSERT_SQL, insert_names, 25);
+	char *u = number_params(a, UPDATE_SQL, update_names, 6);
+	if (!i || !u || strlen(i) >= sizeof numbered_insert || strlen(u) >= sizeof numbered_update)
+		return -1;
+	strcpy(numbered_insert, i);
+	strcpy(numbered_update, u);
+	insert_sql = numbered_insert;
+	update_sql = numbered_update;
+	return 0;
+}
+
+static const char *LOOKUP_SQL =
+	"SELECT ka.postback_secret_enc, ka.require_signature, x.tenant_id, x.offer_id, x.affiliate_id, "
+	"x.link_id, x.billable, x.advertiser_id, x.currency, x.payout_type, x.payout_value, "
+	"x.revenue_type, x.revenue_value, x.expired, x.cap_daily_conversions, x.cap_total_conversions, "
+	"x.trust_pixel, x.convert_invalid "
+	"FROM (SELECT 1) one "
+	"LEFT JOIN advertisers ka ON ka.tenant_id = $3::bigint AND ka.id = $4::bigint "
+	"LEFT JOIN LATERAL (SELECT c.tenant_id, c.offer_id, c.affiliate_id, c.link_id, c.billable, "
+	"  o.advertiser_id, o.currency, o.payout_type, o.payout_value::text, o.revenue_type, "
+	"  o.revenue_value::text, c.created_at < now() - make_interval(days => o.attribution_days) AS expired, "
+	"  o.cap_daily_conversions, o.cap_total_conversions, o.trust_pixel, o.convert_invalid "
+	"  FROM clicks c JOIN offers o ON o.tenant_id = c.tenant_id AND o.id = c.offer_id "
+	"  WHERE c.click_id = $1 AND c.created_at = $2::timestamptz) x ON true";
+
+enum { L_SECRET, L_REQSIG, L_TENANT, L_OFFER, L_AFF, L_LINK, L_BILLABLE, L_ADV, L_CUR, L_PTYPE,
+       L_PVAL, L_RTYPE, L_RVAL, L_EXPIRED, L_CAPD, L_CAPT, L_TRUSTPX, L_CONVINV };
+
+static int fail(struct conv_result *out, enum conv_outcome o, const char *msg)
+{
+	out->outcome = o;
+	out->message = msg;
+	return 0;
+}
+
+static int unavailable(struct app *app, struct conv_result *out)
+{
+	log_warn("conversion: database: %s", db_error(app->db));
+	return fail(out, CO_UNAVAILABLE, "the database is unavailable");
+}
+
+static bool clickid_shape(const char *id)
+{
+	if (strlen(id) != CLICKID_LEN)
+		return false;
+	return strspn(id, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == CLICKID_LEN;
+}
+
+static const char *ll(struct arena *a, long long v)
+{
+	return arena_sprintf(a, "%lld", v);
+}
+
+static int store_pending(struct app *app, struct arena *a, const struct conv_input *in,
+			 const struct conv_actor *who, const char *clickat, struct conv_result *out)
+{
+	const char *params = conv_input_to_json(a, in);
+	if (params == NULL)
+		return -1;
+	const struct auth *au = &who->auth;
+	PGresult *res = db_execp(app->db, a,
+		"INSERT INTO pending_postbacks (tenant_id, click_id, click_created_at, source, key_id, "
+		"key_scope, advertiser_id, params, next_try_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, "
+		"now() + interval '2 seconds') RETURNING id",
+		au->tenant_id ? ll(a, au->tenant_id) : NULL, in->click_id, clickat, who->source,
+		au->key_id ? ll(a, au->key_id) : NULL,
+		au->scope == SCOPE_NONE ? NULL : au->scope == SCOPE_ADVERTISER ? "advertiser" : "admin",
+		au->advertiser_id ? ll(a, au->advertiser_id) : NULL, params);
+	if (res == NULL || PQntuples(res) != 1)
+		return unavailable(app, out);
+	out->pending_id = atoll(db_val(res, 0, 0));
+	out->outcome = CO_PENDING_CLICK;
+	return 0;
+}
+
+static enum conv_sig check_signature(struct app *app, struct arena *a, const struct conv_actor *who,
+				     const char *secret_enc)
+{
+	if (secret_enc == NULL)
+		return who->signature ? SIG_MISMATCH : SIG_MISSING;
+	unsigned char *secret;
+	int n = secret_decrypt(&app->mk, a, secret_enc, &secret);
+	if (n < 0) {
+		log_err("conversion: advertiser postback secret does not decrypt");
+		return SIG_MISMATCH;
+	}
+	return conv_sig_verify(secret, (size_t)n, who->signature, who->signed_payload,
+			       who->signed_len, now_ms() / 1000);
+}
+
+/* Caps: serialised per offer with a transaction-scoped advisory lock, so
+ * concurrent postbacks cannot both take the last slot. Sets *over when the
+ * daily or total cap is already reached by live (not rejected) conversions.
+ * *exists when the transaction id is already known (no new slot taken). */
+static int check_caps(struct app *app, struct arena *a, const char *tenant, const char *offer,
+		      const char *txid, const char *capd, const char *capt, bool *over, bool *exists)
+{
+	*over = *exists = false;
+	if (db_execp(app->db, a, "SELECT pg_advisory_xact_lock(30, ($1::bigint % 2147483647)::int)",
+		     offer) == NULL)
+		return -1;
+	PGresult *res = db_execp(app->db, a,
+		"SELECT EXISTS (SELECT 1 FROM conversions WHERE tenant_id = $1 AND offer_id = $2 AND transaction_id = $3), "
+		"(SELECT count(*) FROM conversions WHERE offer_id = $2 AND status <> 'rejected' "
+		"  AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), "
+		"CASE WHEN $4::bigint IS NOT NULL THEN (SELECT count(*) FROM conversions "
+		"  WHERE offer_id = $2 AND status <> 'rejected') END",
+		tenant, offer, txid, capt);
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	*exists = is_t(db_val(res, 0, 0));
+	long long today = atoll(db_val(res, 0, 1));
+	if (capd && today >= atoll(capd))
+		*over = true;
+	if (capt && db_val(res, 0, 2) && atoll(db_val(res, 0, 2)) >= atoll(capt))
+		*over = true;
+	return 0;
+}
+
+static void fill_ok(struct conv_result *out, enum conv_outcome o, const char *id, const char *payout,
+		    const char *click_id)
+{
+	out->outcome = o;
+	snprintf(out->conversion_id, sizeof out->conversion_id, "%s", id);
+	snprintf(out->click_id, sizeof out->click_id, "%s", click_id);
+	int64_t p = 0;
+	if (payout == NULL || !dec_parse(payout, &p))
+		p = 0;
+	dec_format(p, 2, out->payout);
+}
+
+int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
+		const struct conv_actor *who, struct conv_result *out)
+{
+	memset(out, 0, sizeof *out);
+	const struct auth *au = &who->auth;
+	if (prepare_sql(a) != 0)
+		return -1;
+
+	/* 1. The click id alone: shape (400), MAC and time (404 at once). */
+	int64_t ms;
+	if (!clickid_shape(in->click_id)) {
+		out->param = "click_id";
+		return fail(out, CO_BAD_PARAM, "is not a click id");
+	}
+	if (!clickid_parse(app->mk.clickid, in->click_id, &ms) || ms > now_ms() + 300000)
+		return fail(out, CO_CLICK_NOT_FOUND, "no such click");
+	char clickat[40];
+	ms_to_ts(ms, clickat);
+
+	/* 2. One round trip: the key's advertiser (signature settings) and
+	 * the click with its offer, straight from the click's partition. */
+	PGresult *res = db_execp(app->db, a, LOOKUP_SQL, in->click_id, clickat, ll(a, au->tenant_id),
+				 ll(a, au->scope == SCOPE_ADVERTISER ? au->advertiser_id : 0));
+	if (res == NULL || PQntuples(res) != 1)
+		return unavailable(app, out);
+
+	/* 3. Signature, before anything about the click is told. Advertiser
+	 * keys only: the secret is the advertiser's; an admin key is the
+	 * tenant's own credential. */
+	if (who->check_signature && au->scope == SCOPE_ADVERTISER &&
+	    (is_t(db_val(res, 0, L_REQSIG)) || who->signature)) {
+		enum conv_sig s = check_signature(app, a, who, db_val(res, 0, L_SECRET));
+		if (s != SIG_OK)
+			return fail(out, CO_BAD_SIGNATURE, conv_sig_reason(s));
+	}
+
+	/* 4. Not (yet) there. Another tenant's click looks exactly the same. */
+	const char *tenant = db_val(res, 0, L_TENANT);
+	if (tenant == NULL || (au->tenant_id && atoll(tenant) != au->tenant_id)) {
+		if (who->may_defer && ms >= now_ms() - CONV_PENDING_MAX_AGE_S * 1000LL)
+			return store_pending(app, a, in, who, clickat, out);
+		return fail(out, CO_CLICK_NOT_FOUND, "no such click");
+	}
+	if (au->scope == SCOPE_ADVERTISER && atoll(db_val(res, 0, L_ADV)) != au->advertiser_id)
+		return fail(out, CO_FORBIDDEN, "this click belongs to another advertiser's offer");
+	if (is_t(db_val(res, 0, L_EXPIRED)))
+		return fail(out, CO_EXPIRED, "the offer's attribution window has passed");
+
+	/* 5. Money, exactly. */
+	struct conv_money_rule prule, rrule;
+	if (!conv_money_rule_parse(db_val(res, 0, L_PTYPE), db_val(res, 0, L_PVAL), &prule) ||
+	    !conv_money_rule_parse(db_val(res, 0, L_RTYPE), db_val(res, 0, L_RVAL), &rrule))
+		return -1;
+	const char *offer_cur = db_val(res, 0, L_CUR);
+	const char *cur = in->currency ? in->currency : offer_cur;
+	if ((prule.percent || rrule.percent) && !in->has_amount) {
+		out->param = "amount";
+		return fail(out, CO_BAD_PARAM, "is required: this offer pays a percentage of the sale");
+	}
+	if ((prule.percent || rrule.percent) && strcmp(cur, offer_cur) != 0) {
+		out->param = "currency";
+		out->message = arena_sprintf(a, "must be the offer's currency (%s) for a percentage payout", offer_cur);
+		out->outcome = CO_BAD_PARAM;
+		return 0;
+	}
+	int64_t payout = conv_money(&prule, in->has_amount, in->amount);
+	int64_t revenue = conv_money(&rrule, in->has_amount, in->amount);
+	if (payout < 0 || revenue < 0) {
+		out->param = "amount";
+		return fail(out, CO_BAD_PARAM, "is too large");
+	}
+
+	/* 6. Status: untrusted pixels stay pending; invalid clicks and full
+	 * caps are recorded as rejected, with the reason in the answer. */
+	enum conv_status status = in->status;
+	const char *reason = NULL;
+	if (!strcmp(who->source, "pixel") && !is_t(db_val(res, 0, L_TRUSTPX)))
+		status = CONV_PENDING;
+	if (!is_t(db_val(res, 0, L_BILLABLE)) && !is_t(db_val(res, 0, L_CONVINV))) {
+		status = CONV_REJECTED;
+		reason = "invalid_click";
+	}
+	const char *offer = db_val(res, 0, L_OFFER);
+	const char *capd = db_val(res, 0, L_CAPD), *capt = db_val(res, 0, L_CAPT);
+	bool exists = false;
+	if ((capd || capt) && status != CONV_REJECTED) {
+		bool over;
+		if (check_caps(app, a, tenant, offer, in->transaction_id, capd, capt, &over, &exists) != 0)
+			return unavailable(app, out);
+		if (over && !exists) {
+			status = CONV_REJECTED;
+			reason = "cap_reached";
+		}
+	}
+
+	char amount[DEC_STR_MAX], pay[DEC_STR_MAX], rev[DEC_STR_MAX], evt[32];
+	dec_format(in->amount, 0, amount);
+	dec_format(payout, 2, pay);
+	dec_format(revenue, 2, rev);
+	const char *actor = au->key_id ? arena_sprintf(a, "key:%lld", au->key_id)
+				       : arena_sprintf(a, "%s", who->source);
+	for (int attempt = 0; attempt < 4; attempt++) {
+		/* 7. New: insert; a conflict means it exists (or just got in). */
+		if (!exists) {
+			new_event_id(evt);
+			evt[28] = '\0';
+			const char *p[25] = {
+				tenant, offer, db_val(res, 0, L_AFF), db_val(res, 0, L_ADV), db_val(res, 0, L_LINK),
+				clickat, in->click_id, in->transaction_id, in->txid_derived ? "t" : "f",
+				conv_status_name(status), reason, in->event, in->has_amount ? amount : NULL, cur,
+				offer_cur, pay, rev, in->adv_sub[0], in->adv_sub[1], in->adv_sub[2], in->adv_sub[3],
+				in->adv_sub[4], who->source, actor, evt};
+			PGresult *ins = db_exec(app->db, a, insert_sql, 25, p);
+			if (ins == NULL)
+				return unavailable(app, out);
+			if (PQntuples(ins) == 1) {
+				fill_ok(out, CO_RECORDED, db_val(ins, 0, 0), db_val(ins, 0, 1), in->click_id);
+				out->status = conv_status_name(status);
+				out->reason = reason;
+				return 0;
+			}
+		}
+		/* 8. Known transaction: same status is a duplicate, a permitted
+		 * change an update (guarded by the old status, so two racing
+		 * changes cannot both apply), anything else 409. */
+		PGresult *ex = db_execp(app->db, a,
+			"SELECT id, status, payout::text, click_id FROM conversions "
+			"WHERE tenant_id = $1 AND offer_id = $2 AND transaction_id = $3",
+			tenant, offer, in->transaction_id);
+		if (ex == NULL)
+			return unavailable(app, out);
+		if (PQntuples(ex) == 0) {
+			exists = false;
+			continue;
+		}
+		enum conv_status old;
+		if (!conv_status_from_name(db_val(ex, 0, 1), &old))
+			return -1;
+		/* A change asked for by the advertiser: rejections AffTok made
+		 * itself (cap, invalid click) do not make a repeat a change. */
+		enum conv_status want = in->status;
+		if (!strcmp(who->source, "pixel") && !is_t(db_val(res, 0, L_TRUSTPX)))
+			want = CONV_PENDING;
+		switch (conv_transition(old, want)) {
+		case CONV_T_DUPLICATE:
+			fill_ok(out, CO_DUPLICATE, db_val(ex, 0, 0), db_val(ex, 0, 2), db_val(ex, 0, 3));
+			out->status = conv_status_name(old);
+			return 0;
+		case CONV_T_CONFLICT:
+			fill_ok(out, CO_CONFLICT, db_val(ex, 0, 0), db_val(ex, 0, 2), db_val(ex, 0, 3));
+			out->status = conv_status_name(old);
+			out->message = arena_sprintf(a, "the conversion is %s and cannot become %s",
+						     conv_status_name(old), conv_status_name(want));
+			return 0;
+		case CONV_T_UPDATE:
+			break;
+		}
+		new_event_id(evt);
+		evt[28] = '\0';
+		const char *u[6] = {conv_status_name(want), db_val(ex, 0, 0), conv_status_name(old),
+				    who->source, actor, evt};
+		PGresult *up = db_exec(app->db, a, update_sql, 6, u);
+		if (up == NULL)
+			return unavailable(app, out);
+		if (PQntuples(up) == 1) {
+			fill_ok(out, CO_UPDATED, db_val(up, 0, 0), db_val(up, 0, 1), db_val(ex, 0, 3));
+			out->status = conv_status_name(want);
+			out->previous_status = conv_status_name(old);
+			return 0;
+		}
+		exists = true; /* changed under us: look again */
+	}
+	return fail(out, CO_CONFLICT, "the conversion is changing concurrently; retry");
+}
