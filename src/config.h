@@ -46,6 +46,15 @@ struct config {
 	long click_cache_ttl_s;
 	char *click_geoip_db;
 	char *click_unknown_country;
+	/* traffic quality (src/geo.c, bot.c, routing.c, caps.c, shm.c) */
+	char *click_asn_db;
+	char *click_crawler_patterns;
+	char *click_datacenter_cidrs;
+	long click_bot_threshold;
+	long click_activity_max;
+	long click_activity_window_s;
+	char *click_state_file;
+	long click_cap_sync_ms;
 	/* [outbound] */
 	bool outbound_allow_private;
 	long outbound_timeout_s;
