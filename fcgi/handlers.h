@@ -8,6 +8,19 @@
 
 extern const struct route routes[];
 
+/* h-admin-core.c */
+extern const struct route_param admin_list_params[];
+extern const struct route_param admin_rotate_params[];
+extern const struct route_param admin_sign_params[];
+int h_admin_tenants(struct req *q, struct resp *r);
+int h_admin_advertisers(struct req *q, struct resp *r);
+int h_admin_affiliates(struct req *q, struct resp *r);
+int h_admin_offers(struct req *q, struct resp *r);
+int h_admin_links(struct req *q, struct resp *r);
+int h_admin_link_sign(struct req *q, struct resp *r);
+int h_admin_api_keys(struct req *q, struct resp *r);
+int h_admin_api_key_rotate(struct req *q, struct resp *r);
+
 /* h-health.c */
 int h_health(struct req *q, struct resp *r);
 int h_admin_health(struct req *q, struct resp *r);

@@ -3,6 +3,10 @@
 #include "handlers.h"
 
 #define ADMIN (SCOPE_BIT(SCOPE_OPERATOR) | SCOPE_BIT(SCOPE_ADMIN))
+#define OPERATOR SCOPE_BIT(SCOPE_OPERATOR)
+#define TADMIN SCOPE_BIT(SCOPE_ADMIN) /* a tenant's admin key */
+#define ADV SCOPE_BIT(SCOPE_ADVERTISER)
+#define AFF SCOPE_BIT(SCOPE_AFFILIATE)
 
 static const struct route_param admin_postbacks_params[] = {
 	{"limit", P_INT, false, 4}, {"cursor", P_INT, false, 20},
@@ -15,5 +19,31 @@ const struct route routes[] = {
 	 SCOPE_BIT(SCOPE_ADMIN) | SCOPE_BIT(SCOPE_ADVERTISER), NULL, h_postback},
 	{"/pixel", HTTP_GET, R_ANYPARAM, 0, NULL, h_pixel},
 	{"/admin/postbacks", HTTP_GET, R_DB | R_TENANT, ADMIN, admin_postbacks_params, h_admin_postbacks},
+	/* Core admin collections (h-admin-core.c). Reads may be open to the
+	 * advertiser/affiliate a row belongs to; writes are the tenant admin's;
+	 * tenants are the operator's. Entries are tried in order, so the GET
+	 * entry of a path comes before its write entry. */
+	{"/admin/tenants", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, OPERATOR, admin_list_params, h_admin_tenants},
+	{"/admin/tenants/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, OPERATOR, NULL, h_admin_tenants},
+	{"/admin/advertisers", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | ADV, admin_list_params, h_admin_advertisers},
+	{"/admin/advertisers", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_advertisers},
+	{"/admin/advertisers/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | ADV, NULL, h_admin_advertisers},
+	{"/admin/advertisers/*", HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_advertisers},
+	{"/admin/affiliates", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, admin_list_params, h_admin_affiliates},
+	{"/admin/affiliates", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_affiliates},
+	{"/admin/affiliates/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, NULL, h_admin_affiliates},
+	{"/admin/affiliates/*", HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_affiliates},
+	{"/admin/offers", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | ADV, admin_list_params, h_admin_offers},
+	{"/admin/offers", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_offers},
+	{"/admin/offers/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | ADV, NULL, h_admin_offers},
+	{"/admin/offers/*", HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_offers},
+	{"/admin/links", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, admin_list_params, h_admin_links},
+	{"/admin/links", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_links},
+	{"/admin/links/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, NULL, h_admin_links},
+	{"/admin/links/*", HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_links},
+	{"/admin/links/*/sign", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN | AFF, admin_sign_params, h_admin_link_sign},
+	{"/admin/api-keys", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_list_params, h_admin_api_keys},
+	{"/admin/api-keys/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_api_keys},
+	{"/admin/api-keys/*/rotate", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_rotate_params, h_admin_api_key_rotate},
 	{NULL, 0, 0, 0, NULL, NULL},
 };

@@ -44,7 +44,7 @@ enum auth_result auth_check(struct app *app, struct arena *a, const char *key, s
 	PGresult *res = db_execp(app->db, a,
 		"UPDATE api_keys SET last_used_at = now() "
 		"WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
-		"RETURNING id, scope, tenant_id, advertiser_id, affiliate_id", hash);
+		"RETURNING id, scope, tenant_id, advertiser_id, affiliate_id, rate_limit_per_min", hash);
 	if (res == NULL)
 		return AUTH_UNAVAILABLE;
 	if (PQntuples(res) != 1)
@@ -55,6 +55,8 @@ enum auth_result auth_check(struct app *app, struct arena *a, const char *key, s
 		.tenant_id = ll_or_zero(db_val(res, 0, 2)),
 		.advertiser_id = ll_or_zero(db_val(res, 0, 3)),
 		.affiliate_id = ll_or_zero(db_val(res, 0, 4)),
+		/* A stored 0 means no limit; NULL the configured default. */
+		.rate_limit = db_val(res, 0, 5) == NULL ? 0 : atol(db_val(res, 0, 5)) == 0 ? -1 : atol(db_val(res, 0, 5)),
 	};
 	if (au.scope == SCOPE_NONE || au.scope != apikey_scope(key))
 		return AUTH_INVALID;

@@ -22,6 +22,7 @@ struct config {
 	char *log_level;
 	long body_max_bytes;
 	char *instance_id;
+	char *public_url; /* base of tracking links: <public_url>/c/<code> */
 	/* [database] */
 	char *db_conninfo;
 	char *db_replica_conninfo;
@@ -55,6 +56,11 @@ struct config {
 	long click_activity_window_s;
 	char *click_state_file;
 	long click_cap_sync_ms;
+	/* [limits] (src/ratelimit.c) */
+	long limit_auth_failures;
+	long limit_admin_per_min;
+	long limit_stats_per_min;
+	long limit_postback_per_min;
 	/* [outbound] */
 	bool outbound_allow_private;
 	long outbound_timeout_s;

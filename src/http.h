@@ -34,6 +34,7 @@ struct auth {
 	long long tenant_id; /* 0 for the operator */
 	long long advertiser_id;
 	long long affiliate_id;
+	long rate_limit; /* requests per minute: 0 = the configured default, -1 = none */
 };
 
 struct req {

@@ -10,6 +10,7 @@
 #include "db.h"
 #include "kv.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "tenantdb.h"
 
 bool route_match(const char *pattern, const char *path, struct arena *a, const char **args)
@@ -145,6 +146,8 @@ static int authenticate(const struct route *rt, struct app *app, struct req *q, 
 		resp_error(q, r, 401, "INVALID_API_KEY", "an API key is required");
 		return -1;
 	}
+	if (ratelimit_auth_blocked(app, q, r))
+		return -1;
 	switch (auth_check(app, q->arena, q->api_key, &q->auth)) {
 	case AUTH_OK:
 		break;
@@ -152,6 +155,7 @@ static int authenticate(const struct route *rt, struct app *app, struct req *q, 
 		resp_error(q, r, 503, "UNAVAILABLE", "the key store is unavailable");
 		return -1;
 	default:
+		ratelimit_auth_failed(app, q);
 		resp_error(q, r, 401, "INVALID_API_KEY", "the API key is not valid");
 		return -1;
 	}
@@ -159,6 +163,12 @@ static int authenticate(const struct route *rt, struct app *app, struct req *q, 
 		resp_error(q, r, 403, "FORBIDDEN", "this key's scope may not use this route");
 		return -1;
 	}
+	if ((rt->flags & R_RL_ADMIN) && ratelimit_key(app, q, r, RL_ADMIN) != 0)
+		return -1;
+	if ((rt->flags & R_RL_STATS) && ratelimit_key(app, q, r, RL_STATS) != 0)
+		return -1;
+	if ((rt->flags & R_RL_POSTBACK) && ratelimit_key(app, q, r, RL_POSTBACK) != 0)
+		return -1;
 	return 0;
 }
 

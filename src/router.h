@@ -32,6 +32,11 @@ enum route_flags {
 	R_KV = 2,      /* needs Redis */
 	R_ANYPARAM = 4, /* keep undeclared parameters (click sub-ids and the like) */
 	R_TENANT = 8,   /* run the handler in a tenant scope (src/tenantdb.h): RLS on */
+	/* per-key request limits counted in Redis (src/ratelimit.h); Redis down:
+	 * admin writes 503, the rest go through */
+	R_RL_ADMIN = 16,
+	R_RL_STATS = 32,
+	R_RL_POSTBACK = 64,
 };
 
 #define SCOPE_BIT(s) (1u << (s))
