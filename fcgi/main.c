@@ -78,6 +78,7 @@ int main(int argc, char **argv)
 			log_set_context(q.request_id);
 			router_dispatch(routes, &app, &q, &r, too_large);
 		}
+		resp_finish(&r);
 		adapter_write(&fr, &q, &r);
 		FCGX_Finish_r(&fr);
 		log_set_context(NULL);

@@ -58,6 +58,23 @@ void resp_error(const struct req *q, struct resp *r, int status, const char *cod
 	buf_puts(&r->body, "}}\n");
 }
 
+void resp_finish(struct resp *r)
+{
+	static char oom_body[] =
+	    "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"out of memory\",\"request_id\":\"\"}}\n";
+	if (buf_ok(&r->headers) && buf_ok(&r->body))
+		return;
+	r->status = 500;
+	r->content_type = "application/json";
+	r->headers.len = 0;
+	r->headers.oom = false;
+	/* cap 0: a later append copies into the arena instead of writing here. */
+	r->body.p = oom_body;
+	r->body.len = sizeof oom_body - 1;
+	r->body.cap = 0;
+	r->body.oom = false;
+}
+
 void resp_json(struct req *q, struct resp *r, int status, struct json_object *obj)
 {
 	arena_defer(q->arena, json_put, obj);

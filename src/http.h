@@ -76,6 +76,9 @@ void resp_header(struct resp *r, const char *name, const char *fmt, ...)
 /* The SPEC section 7 error body with the request id. */
 void resp_error(const struct req *q, struct resp *r, int status, const char *code,
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Called once the response is built: when its headers or body ran out of
+ * memory it becomes a fixed 500 (no allocation), never a half-written one. */
+void resp_finish(struct resp *r);
 /* Serialises obj (json-c) as the body; obj is put on the arena. */
 void resp_json(struct req *q, struct resp *r, int status, struct json_object *obj);
 const char *http_reason(int status);
