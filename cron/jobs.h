@@ -26,4 +26,7 @@ int cmd_migrate(struct app *app, struct arena *a, int argc, char **argv);
 int cmd_bootstrap(struct app *app, struct arena *a, int argc, char **argv);
 int cmd_create_tenant(struct app *app, struct arena *a, int argc, char **argv);
 
+/* job-aggregate.c */
+int job_aggregate(struct app *app, struct arena *a, int argc, char **argv);
+
 #endif

@@ -17,6 +17,7 @@ const struct job jobs[] = {
 	{"migrate", "apply pending schema migrations [DIR]", cmd_migrate, 0},
 	{"bootstrap", "create the operator key and a demo tenant [--force]", cmd_bootstrap, 0},
 	{"create-tenant", "create a tenant with an admin key: NAME", cmd_create_tenant, 0},
+	{"aggregate", "roll clicks and conversions up into stats [--rebuild YYYY-MM-DD]", job_aggregate, JOB_CRON},
 	{NULL, NULL, NULL, 0},
 };
 

@@ -21,6 +21,11 @@ int h_admin_link_sign(struct req *q, struct resp *r);
 int h_admin_api_keys(struct req *q, struct resp *r);
 int h_admin_api_key_rotate(struct req *q, struct resp *r);
 
+/* h-stats.c */
+int h_stats(struct req *q, struct resp *r);
+int h_click_get(struct req *q, struct resp *r);
+int h_conversions_list(struct req *q, struct resp *r);
+
 /* h-health.c */
 int h_health(struct req *q, struct resp *r);
 int h_admin_health(struct req *q, struct resp *r);

@@ -12,6 +12,15 @@ static const struct route_param admin_postbacks_params[] = {
 	{"limit", P_INT, false, 4}, {"cursor", P_INT, false, 20},
 	{"conversion_id", P_INT, false, 20}, {"state", P_TOKEN, false, 16}, {NULL, 0, false, 0}};
 
+static const struct route_param stats_params[] = {
+	{"from", P_DATE, true, 10}, {"to", P_DATE, true, 10}, {"group_by", P_TOKEN, false, 64},
+	{"offer_id", P_INT, false, 20}, {"affiliate_id", P_INT, false, 20}, {"tz", P_STR, false, 64},
+	{"format", P_TOKEN, false, 8}, {NULL, 0, false, 0}};
+static const struct route_param conversions_params[] = {
+	{"from", P_DATE, false, 10}, {"to", P_DATE, false, 10}, {"status", P_TOKEN, false, 16},
+	{"offer_id", P_INT, false, 20}, {"affiliate_id", P_INT, false, 20}, {"limit", P_INT, false, 4},
+	{"cursor", P_INT, false, 20}, {NULL, 0, false, 0}};
+
 const struct route routes[] = {
 	{"/health", HTTP_GET, 0, 0, NULL, h_health},
 	{"/admin/health", HTTP_GET, 0, ADMIN, NULL, h_admin_health},
@@ -45,5 +54,10 @@ const struct route routes[] = {
 	{"/admin/api-keys", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_list_params, h_admin_api_keys},
 	{"/admin/api-keys/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_api_keys},
 	{"/admin/api-keys/*/rotate", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_rotate_params, h_admin_api_key_rotate},
+	/* Stats and raw records (h-stats.c): every tenant key, each scoped to
+	 * what it may see (src/stats.h). */
+	{"/api/stats", HTTP_GET, R_DB, TADMIN | ADV | AFF, stats_params, h_stats},
+	{"/api/clicks/*", HTTP_GET, R_DB, TADMIN | ADV | AFF, NULL, h_click_get},
+	{"/api/conversions", HTTP_GET, R_DB, TADMIN | ADV | AFF, conversions_params, h_conversions_list},
 	{NULL, 0, 0, 0, NULL, NULL},
 };

@@ -1,0 +1,257 @@
+/* afftokctl aggregate [--rebuild YYYY-MM-DD]: rolls raw clicks and
+ * conversions up into the stats tables (sql/060_stats.sql).
+ *
+ * Unit of work: one UTC hour, rewritten from raw data with DELETE + INSERT
+ * in one transaction (base rollups, then the hourly cubes derived from
+ * them). So a run is idempotent, a killed run leaves every hour either old
+ * or new, and rerunning finishes the job.
+ *
+ * Which hours: those of clicks ingested and conversions changed (created,
+ * status changes, reversals) after the source's watermark. The new
+ * watermark is taken before the changed rows are read, and held back to the
+ * start of the oldest transaction that is writing right now (its rows carry
+ * now() = its start time but are not visible yet) minus a minute of margin;
+ * hours seen twice are simply rewritten twice. The current hour is rewritten
+ * on every run that saw new clicks, so under the every-minute cron entry
+ * today's numbers are at most a run behind.
+ *
+ * --rebuild DAY rewrites the 24 hours of a UTC day from raw data; hours
+ * whose raw clicks are gone (past retention) keep their click rollups. */
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "arena.h"
+#include "db.h"
+#include "jobs.h"
+#include "log.h"
+#include "util.h"
+
+/* pg_advisory_lock key: "afftok.aggregate" in spirit; any constant will do. */
+#define AGG_LOCK "7302451660293140001"
+#define ORIGIN "timestamptz '2000-01-01 00:00:00+00'"
+
+static const char *sql_del_clicks =
+	"DELETE FROM stats_clicks_q WHERE bucket >= $1 AND bucket < $2";
+static const char *sql_ins_clicks =
+	"INSERT INTO stats_clicks_q (tenant_id, bucket, offer_id, affiliate_id, link_id, country, device, "
+	"route_dest, sub1, clicks, unique_clicks, invalid_clicks) "
+	"SELECT tenant_id, date_bin('15 minutes', created_at, " ORIGIN "), offer_id, affiliate_id, link_id, "
+	"country::text, device, route_dest, sub1, count(*), count(*) FILTER (WHERE is_unique), "
+	"count(*) FILTER (WHERE NOT billable) "
+	"FROM clicks WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9";
+static const char *sql_del_invalid =
+	"DELETE FROM stats_invalid_q WHERE bucket >= $1 AND bucket < $2";
+static const char *sql_ins_invalid =
+	"INSERT INTO stats_invalid_q (tenant_id, bucket, offer_id, affiliate_id, reason, clicks) "
+	"SELECT tenant_id, date_bin('15 minutes', created_at, " ORIGIN "), offer_id, affiliate_id, reason, count(*) "
+	"FROM clicks WHERE created_at >= $1 AND created_at < $2 AND NOT billable GROUP BY 1, 2, 3, 4, 5";
+static const char *sql_del_conv =
+	"DELETE FROM stats_conv_q WHERE bucket >= $1 AND bucket < $2";
+/* Dimensions of a conversion come from its click (country, device, sub1,
+ * route); a click already past retention leaves them NULL. */
+static const char *sql_ins_conv =
+	"INSERT INTO stats_conv_q (tenant_id, bucket, offer_id, affiliate_id, link_id, country, device, "
+	"route_dest, sub1, conversions, approved, pending, rejected, revenue, payout) "
+	"SELECT v.tenant_id, date_bin('15 minutes', v.created_at, " ORIGIN "), v.offer_id, v.affiliate_id, "
+	"v.link_id, c.country::text, c.device, c.route_dest, c.sub1, count(*), "
+	"count(*) FILTER (WHERE v.status = 'approved'), count(*) FILTER (WHERE v.status = 'pending'), "
+	"count(*) FILTER (WHERE v.status = 'rejected'), "
+	"coalesce(sum(v.revenue) FILTER (WHERE v.status = 'approved'), 0), "
+	"coalesce(sum(v.payout) FILTER (WHERE v.status = 'approved'), 0) "
+	"FROM conversions v LEFT JOIN clicks c ON c.click_id = v.click_id AND c.created_at = v.click_created_at "
+	"WHERE v.created_at >= $1 AND v.created_at < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9";
+static const char *sql_del_oa = "DELETE FROM stats_oa_h WHERE hour = $1";
+static const char *sql_ins_oa_clicks_only =
+	"INSERT INTO stats_oa_h (tenant_id, hour, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks) "
+	"SELECT tenant_id, $1::timestamptz, offer_id, affiliate_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks) "
+	"FROM stats_clicks_q WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 3, 4";
+static const char *sql_ins_oa =
+	"INSERT INTO stats_oa_h (tenant_id, hour, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks, "
+	"conversions, approved, pending, rejected, revenue, payout) "
+	"SELECT tenant_id, $1::timestamptz, offer_id, affiliate_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks), "
+	"sum(conversions), sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) FROM ("
+	" SELECT tenant_id, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks, 0 AS conversions, "
+	" 0 AS approved, 0 AS pending, 0 AS rejected, 0 AS revenue, 0 AS payout "
+	" FROM stats_clicks_q WHERE bucket >= $1 AND bucket < $2 UNION ALL "
+	" SELECT tenant_id, offer_id, affiliate_id, 0, 0, 0, conversions, approved, pending, rejected, revenue, payout "
+	" FROM stats_conv_q WHERE bucket >= $1 AND bucket < $2) s GROUP BY 1, 3, 4";
+static const char *sql_del_o = "DELETE FROM stats_o_h WHERE hour = $1";
+static const char *sql_ins_o =
+	"INSERT INTO stats_o_h (tenant_id, hour, offer_id, clicks, unique_clicks, invalid_clicks, conversions, "
+	"approved, pending, rejected, revenue, payout) "
+	"SELECT tenant_id, hour, offer_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks), sum(conversions), "
+	"sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) "
+	"FROM stats_oa_h WHERE hour = $1 GROUP BY 1, 2, 3";
+
+struct agg {
+	struct app *app;
+	struct arena *a;
+	bool have_conv; /* the conversions table exists (migration 030) */
+	int hours, click_hours, conv_hours;
+};
+
+/* Runs a statement over [from, to), or keyed by the hour alone (to NULL). */
+static bool run(struct agg *g, const char *sql, const char *from, const char *to)
+{
+	if (to == NULL)
+		return db_execp(g->app->db, g->a, sql, from) != NULL;
+	return db_execp(g->app->db, g->a, sql, from, to) != NULL;
+}
+
+/* Rewrites one hour [from, to); clicks/conv say which base rollups to
+ * rebuild from raw data. The cubes are always re-derived. */
+static int aggregate_hour(struct agg *g, const char *from, const char *to, bool clicks, bool conv)
+{
+	struct db *db = g->app->db;
+	if (db_exec(db, g->a, "BEGIN", 0, NULL) == NULL)
+		return -1;
+	bool ok = true;
+	if (clicks)
+		ok = run(g, sql_del_clicks, from, to) && run(g, sql_ins_clicks, from, to) &&
+		     run(g, sql_del_invalid, from, to) && run(g, sql_ins_invalid, from, to);
+	if (ok && conv && g->have_conv)
+		ok = run(g, sql_del_conv, from, to) && run(g, sql_ins_conv, from, to);
+	ok = ok && run(g, sql_del_oa, from, NULL) &&
+	     run(g, g->have_conv ? sql_ins_oa : sql_ins_oa_clicks_only, from, to) &&
+	     run(g, sql_del_o, from, NULL) && run(g, sql_ins_o, from, NULL);
+	if (!ok) {
+		log_err("hour %s: %s", from, db_error(db));
+		db_exec(db, g->a, "ROLLBACK", 0, NULL);
+		return -1;
+	}
+	if (db_exec(db, g->a, "COMMIT", 0, NULL) == NULL)
+		return -1;
+	g->hours++;
+	g->click_hours += clicks;
+	g->conv_hours += conv && g->have_conv;
+	return 0;
+}
+
+static int rebuild_day(struct agg *g, const char *day)
+{
+	struct db *db = g->app->db;
+	/* The clicks of the day are still there when its partition is (or any
+	 * row is, whatever the partitioning); otherwise keep the click rollups. */
+	PGresult *res = db_execp(db, g->a,
+		"SELECT to_regclass(format('clicks_%s', to_char($1::date, 'YYYYMMDD'))) IS NOT NULL "
+		"OR EXISTS (SELECT 1 FROM clicks WHERE created_at >= $1::date::timestamp AT TIME ZONE 'UTC' "
+		"AND created_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'), "
+		"to_char(h, 'YYYY-MM-DD HH24:MI:SS+00'), to_char(h + interval '1 hour', 'YYYY-MM-DD HH24:MI:SS+00') "
+		"FROM generate_series($1::date::timestamp, $1::date::timestamp + interval '23 hours', interval '1 hour') h",
+		day);
+	if (res == NULL)
+		return -1;
+	bool clicks = !strcmp(db_val(res, 0, 0), "t");
+	if (!clicks)
+		log_warn("rebuild %s: raw clicks are gone (retention); click rollups kept as they are", day);
+	for (int i = 0; i < PQntuples(res); i++)
+		if (aggregate_hour(g, db_val(res, i, 1), db_val(res, i, 2), clicks, true) != 0)
+			return -1;
+	return 0;
+}
+
+/* Distinct hours of rows changed after the watermark, as "hour\tsource". */
+static PGresult *changed_hours(struct agg *g, const char *wm)
+{
+	static const char *with_conv =
+		"SELECT to_char(h, 'YYYY-MM-DD HH24:MI:SS+00'), to_char(h + interval '1 hour', 'YYYY-MM-DD HH24:MI:SS+00'), "
+		"bool_or(src = 'c'), bool_or(src = 'v') FROM ("
+		" SELECT DISTINCT date_bin('1 hour', created_at, " ORIGIN ") AS h, 'c' AS src FROM clicks WHERE ingested_at > $1"
+		" UNION ALL"
+		" SELECT DISTINCT date_bin('1 hour', created_at, " ORIGIN "), 'v' FROM conversions WHERE updated_at > $1"
+		") s GROUP BY h ORDER BY h";
+	static const char *clicks_only =
+		"SELECT to_char(h, 'YYYY-MM-DD HH24:MI:SS+00'), to_char(h + interval '1 hour', 'YYYY-MM-DD HH24:MI:SS+00'), "
+		"true, false FROM ("
+		" SELECT DISTINCT date_bin('1 hour', created_at, " ORIGIN ") AS h FROM clicks WHERE ingested_at > $1"
+		") s ORDER BY h";
+	return db_execp(g->app->db, g->a, g->have_conv ? with_conv : clicks_only, wm);
+}
+
+static int incremental(struct agg *g)
+{
+	struct db *db = g->app->db;
+	/* The new watermark first (see the top of the file). */
+	PGresult *res = db_exec(db, g->a,
+		"SELECT to_char(least(now(), (SELECT min(xact_start) FROM pg_stat_activity "
+		"WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid())) - interval '1 minute', "
+		"'YYYY-MM-DD HH24:MI:SS.US+00'), "
+		"coalesce((SELECT to_char(ts, 'YYYY-MM-DD HH24:MI:SS.US+00') FROM stats_watermark WHERE source = 'raw'), "
+		"'-infinity')", 0, NULL);
+	if (res == NULL)
+		return -1;
+	const char *next = arena_strdup(g->a, db_val(res, 0, 0));
+	const char *wm = arena_strdup(g->a, db_val(res, 0, 1));
+	PGresult *hours = changed_hours(g, wm);
+	if (hours == NULL)
+		return -1;
+	for (int i = 0; i < PQntuples(hours); i++) {
+		bool clicks = !strcmp(db_val(hours, i, 2), "t");
+		bool conv = !strcmp(db_val(hours, i, 3), "t");
+		if (aggregate_hour(g, db_val(hours, i, 0), db_val(hours, i, 1), clicks, conv) != 0)
+			return -1;
+	}
+	/* Only after every changed hour is done: a run killed before this line
+	 * leaves the old watermark, and the next run redoes the same hours. */
+	if (db_execp(db, g->a,
+		     "INSERT INTO stats_watermark (source, ts) VALUES ('raw', $1) "
+		     "ON CONFLICT (source) DO UPDATE SET ts = greatest(stats_watermark.ts, $1), updated_at = now()",
+		     next) == NULL)
+		return -1;
+	return 0;
+}
+
+static bool valid_day(const char *s)
+{
+	int y, m, d;
+	char tail;
+	return strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && s[4] == '-' &&
+	       s[7] == '-' && y >= 2000 && m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
+int job_aggregate(struct app *app, struct arena *a, int argc, char **argv)
+{
+	const char *rebuild = NULL;
+	if (argc == 3 && !strcmp(argv[1], "--rebuild") && valid_day(argv[2])) {
+		rebuild = argv[2];
+	} else if (argc != 1) {
+		fprintf(stderr, "usage: afftokctl aggregate [--rebuild YYYY-MM-DD]\n");
+		return EX_USAGE;
+	}
+	if (!db_ready(app->db))
+		return EX_TEMPFAIL;
+	struct agg g = {.app = app, .a = a};
+	int64_t t0 = mono_ms();
+	/* An hour of heavy traffic takes longer than a request's timeout. */
+	if (db_exec(app->db, a, "SET statement_timeout = 0", 0, NULL) == NULL)
+		return EX_TEMPFAIL;
+	PGresult *res = db_exec(app->db, a,
+		"SELECT to_regclass('conversions') IS NOT NULL AND to_regclass('stats_conv_q') IS NOT NULL, "
+		"to_regclass('stats_clicks_q') IS NOT NULL", 0, NULL);
+	if (res == NULL)
+		return EX_TEMPFAIL;
+	if (strcmp(db_val(res, 0, 1), "t") != 0) {
+		log_err("the stats tables are missing: run afftokctl migrate");
+		return EX_SOFTWARE;
+	}
+	g.have_conv = !strcmp(db_val(res, 0, 0), "t");
+	/* One aggregator at a time: a rebuild waits for the cron run, a cron run
+	 * meeting a rebuild (or a run on another host) leaves it the work. */
+	res = db_exec(app->db, a,
+		      rebuild ? "SELECT pg_advisory_lock(" AGG_LOCK ")::text <> 'x'"
+			      : "SELECT pg_try_advisory_lock(" AGG_LOCK ")", 0, NULL);
+	if (res == NULL)
+		return EX_TEMPFAIL;
+	if (strcmp(db_val(res, 0, 0), "t") != 0) {
+		log_info("another aggregate run is busy; leaving it the work");
+		return EX_OK;
+	}
+	int rc = rebuild ? rebuild_day(&g, rebuild) : incremental(&g);
+	db_exec(app->db, a, "SELECT pg_advisory_unlock(" AGG_LOCK ")", 0, NULL);
+	if (rc != 0)
+		return db_ready(app->db) ? EX_SOFTWARE : EX_TEMPFAIL;
+	log_info("%d hours rewritten (%d from clicks, %d from conversions) in %lld ms", g.hours,
+		 g.click_hours, g.conv_hours, (long long)(mono_ms() - t0));
+	return EX_OK;
+}
