@@ -29,4 +29,8 @@ int cmd_create_tenant(struct app *app, struct arena *a, int argc, char **argv);
 /* job-aggregate.c */
 int job_aggregate(struct app *app, struct arena *a, int argc, char **argv);
 
+/* job-match.c, job-events.c */
+int job_match(struct app *app, struct arena *a, int argc, char **argv);
+int job_events(struct app *app, struct arena *a, int argc, char **argv);
+
 #endif

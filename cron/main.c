@@ -18,6 +18,8 @@ const struct job jobs[] = {
 	{"bootstrap", "create the operator key and a demo tenant [--force]", cmd_bootstrap, 0},
 	{"create-tenant", "create a tenant with an admin key: NAME", cmd_create_tenant, 0},
 	{"aggregate", "roll clicks and conversions up into stats [--rebuild YYYY-MM-DD]", job_aggregate, JOB_CRON},
+	{"match", "match postbacks that came before their click [--once]", job_match, JOB_CRON},
+	{"events", "publish the conversion event outbox to Redis [--once]", job_events, JOB_CRON},
 	{NULL, NULL, NULL, 0},
 };
 

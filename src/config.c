@@ -54,6 +54,7 @@ const struct config_key config_keys[] = {
 	B("outbound", "allow_private", outbound_allow_private, "false", "allow postback/webhook targets in private address space"),
 	I("outbound", "timeout_s", outbound_timeout_s, 15, 1, 120, "timeout of outgoing HTTP requests"),
 	I("cron", "ingest_loop_s", cron_ingest_loop_s, 55, 0, 3600, "how long one ingest run keeps polling"),
+	I("cron", "conversions_loop_s", cron_conversions_loop_s, 55, 0, 3600, "how long one match/events/postbacks run keeps polling"),
 	I("cron", "partition_days_ahead", cron_partition_days_ahead, 7, 1, 365, "partitions created ahead of time"),
 	I("cron", "retention_days", cron_retention_days, 90, 1, 36500, "raw click/conversion retention"),
 	S("cron", "sql_dir", cron_sql_dir, "", "migrations directory; empty = the installed one"),

@@ -66,6 +66,7 @@ struct config {
 	long outbound_timeout_s;
 	/* [cron] */
 	long cron_ingest_loop_s;
+	long cron_conversions_loop_s;
 	long cron_partition_days_ahead;
 	long cron_retention_days;
 	char *cron_sql_dir;
