@@ -34,8 +34,10 @@ bool currency_valid(const char *code)
 	for (int i = 0; i < 3; i++)
 		if (code[i] < 'A' || code[i] > 'Z')
 			return false;
-	for (const char *p = iso4217; *p; p += 4)
-		if (!memcmp(p, code, 3))
+	/* Entries are "XYZ " with no space after the last one: stop by length,
+	 * not at the NUL, or p += 4 steps past it (found by fuzz-postback). */
+	for (size_t i = 0; i + 3 <= sizeof iso4217 - 1; i += 4)
+		if (!memcmp(iso4217 + i, code, 3))
 			return true;
 	return false;
 }
