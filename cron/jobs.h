@@ -21,6 +21,13 @@ enum job_flags {
 
 extern const struct job jobs[];
 
+/* job-ingest.c, job-partitions.c */
+int job_ingest(struct app *app, struct arena *a, int argc, char **argv);
+int job_partitions(struct app *app, struct arena *a, int argc, char **argv);
+
+/* cmd-demo.c */
+int cmd_demo(struct app *app, struct arena *a, int argc, char **argv);
+
 /* cmd-admin.c */
 int cmd_migrate(struct app *app, struct arena *a, int argc, char **argv);
 int cmd_bootstrap(struct app *app, struct arena *a, int argc, char **argv);

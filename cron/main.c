@@ -16,6 +16,9 @@
 const struct job jobs[] = {
 	{"migrate", "apply pending schema migrations [DIR]", cmd_migrate, 0},
 	{"bootstrap", "create the operator key and a demo tenant [--force]", cmd_bootstrap, 0},
+	{"ingest", "load the click journal into PostgreSQL [--once]", job_ingest, JOB_CRON},
+	{"partitions", "create click partitions ahead, drop those past retention", job_partitions, JOB_CRON},
+	{"demo", "create a demo offer and link in a tenant: TENANT_ID BASE_URL", cmd_demo, 0},
 	{"create-tenant", "create a tenant with an admin key: NAME", cmd_create_tenant, 0},
 	{"aggregate", "roll clicks and conversions up into stats [--rebuild YYYY-MM-DD]", job_aggregate, JOB_CRON},
 	{"match", "match postbacks that came before their click [--once]", job_match, JOB_CRON},

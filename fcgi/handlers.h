@@ -26,6 +26,9 @@ int h_stats(struct req *q, struct resp *r);
 int h_click_get(struct req *q, struct resp *r);
 int h_conversions_list(struct req *q, struct resp *r);
 
+/* h-click.c */
+int h_click(struct req *q, struct resp *r);
+
 /* h-health.c */
 int h_health(struct req *q, struct resp *r);
 int h_admin_health(struct req *q, struct resp *r);

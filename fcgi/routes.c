@@ -23,6 +23,8 @@ static const struct route_param conversions_params[] = {
 
 const struct route routes[] = {
 	{"/health", HTTP_GET, 0, 0, NULL, h_health},
+	/* No R_DB: a cached link is answered with PostgreSQL down. */
+	{"/c/*", HTTP_GET, R_ANYPARAM, 0, NULL, h_click},
 	{"/admin/health", HTTP_GET, 0, ADMIN, NULL, h_admin_health},
 	{"/postback", HTTP_GET | HTTP_POST, R_DB | R_TENANT | R_ANYPARAM,
 	 SCOPE_BIT(SCOPE_ADMIN) | SCOPE_BIT(SCOPE_ADVERTISER), NULL, h_postback},

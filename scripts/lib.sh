@@ -232,7 +232,8 @@ bootstrap() {
 	fi
 	. "$RUN/keys.env"
 	DEMO_LINK=""
-	if "$BUILD/afftokctl" -c "$CONF" 2>&1 | grep -q ' demo '; then
+	# The usage text exits 64: keep pipefail from hiding the match.
+	if { "$BUILD/afftokctl" -c "$CONF" 2>&1 || true; } | grep -q ' demo '; then
 		DEMO_LINK=$("$BUILD/afftokctl" -c "$CONF" demo "$AFFTOK_TENANT_ID" "http://127.0.0.1:$PORT")
 	fi
 }

@@ -1,0 +1,51 @@
+/* afftokctl partitions: keeps the daily partitions of clicks ahead of time
+ * ([cron] partition_days_ahead) and detaches and drops those older than
+ * [cron] retention_days; forgets link nonces nobody can replay any more.
+ * Aggregates (stats tables) are not partitions of clicks and stay. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "app.h"
+#include "arena.h"
+#include "db.h"
+#include "jobs.h"
+#include "log.h"
+
+int job_partitions(struct app *app, struct arena *a, int argc, char **argv)
+{
+	if (!db_ready(app->db))
+		return EX_TEMPFAIL;
+	char ahead[24], keep[24];
+	snprintf(ahead, sizeof ahead, "%ld", app->cfg.cron_partition_days_ahead);
+	snprintf(keep, sizeof keep, "%ld", app->cfg.cron_retention_days);
+	PGresult *res = db_execp(app->db, a, "SELECT afftok_ensure_partitions('clicks', $1::int)", ahead);
+	if (res == NULL)
+		return EX_TEMPFAIL;
+	int created = atoi(db_val(res, 0, 0));
+	res = db_execp(app->db, a,
+		"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+		"WHERE i.inhparent = 'clicks'::regclass AND c.relname ~ '^clicks_[0-9]{8}$' "
+		"AND to_date(substr(c.relname, 8), 'YYYYMMDD') < (now() AT TIME ZONE 'UTC')::date - $1::int "
+		"ORDER BY 1", keep);
+	if (res == NULL)
+		return EX_TEMPFAIL;
+	int dropped = 0;
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *name = db_val(res, i, 0);
+		/* The name matched ^clicks_[0-9]{8}$: safe to splice. */
+		char *detach = arena_sprintf(a, "ALTER TABLE clicks DETACH PARTITION %s", name);
+		char *drop = arena_sprintf(a, "DROP TABLE %s", name);
+		if (!db_exec(app->db, a, detach, 0, NULL) || !db_exec(app->db, a, drop, 0, NULL)) {
+			log_err("partition %s: %s", name, db_error(app->db));
+			return EX_SOFTWARE;
+		}
+		log_info("dropped partition %s (older than %s days)", name, keep);
+		dropped++;
+	}
+	/* A signed link lives at most 30 days (+ skew) after its first click. */
+	if (!db_exec(app->db, a, "DELETE FROM link_nonces WHERE created_at < now() - interval '31 days'", 0, NULL))
+		return EX_TEMPFAIL;
+	if (created || dropped)
+		log_info("partitions: %d created, %d dropped", created, dropped);
+	return EX_OK;
+}

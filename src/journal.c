@@ -1,0 +1,324 @@
+/* The click journal: segment writer and frame reader (see journal.h). */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static const unsigned char magic[4] = {0xAF, 0x7C, 0x4A, 0x31};
+
+struct journal {
+	char *dir;
+	char instance[32];
+	enum journal_fsync mode;
+	long interval_ms;
+	long max_bytes;
+	int fd;
+	char path[4096]; /* current segment, .jnl */
+	size_t size;
+	int64_t opened_ms, synced_ms, lost_logged_ms;
+	unsigned seq;
+	bool dirty; /* written since the last fsync */
+	struct journal_stats st;
+	unsigned char frame[JOURNAL_HDR + JOURNAL_REC_MAX];
+};
+
+/* ---- CRC32C, table driven (fast enough: a record is a few hundred bytes) ---- */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+uint32_t crc32c(uint32_t crc, const void *p, size_t n)
+{
+	if (crc_table[1] == 0)
+		crc_init();
+	const unsigned char *b = p;
+	crc = ~crc;
+	while (n--)
+		crc = crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16),
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+size_t journal_frame(unsigned char *out, const void *payload, size_t len)
+{
+	memcpy(out, magic, 4);
+	put32(out + 4, (uint32_t)len);
+	put32(out + 8, crc32c(0, payload, len));
+	put32(out + 12, crc32c(0, out, 12));
+	memcpy(out + JOURNAL_HDR, payload, len);
+	return JOURNAL_HDR + len;
+}
+
+/* ---- writer ---- */
+
+struct journal *journal_open(const char *dir, const char *instance, const char *fsync_mode,
+			     long fsync_interval_ms, long segment_max_bytes)
+{
+	enum journal_fsync mode;
+	if (!strcmp(fsync_mode, "interval"))
+		mode = JOURNAL_FSYNC_INTERVAL;
+	else if (!strcmp(fsync_mode, "always"))
+		mode = JOURNAL_FSYNC_ALWAYS;
+	else if (!strcmp(fsync_mode, "off"))
+		mode = JOURNAL_FSYNC_OFF;
+	else
+		return NULL;
+	struct journal *j = calloc(1, sizeof *j);
+	if (j == NULL || (j->dir = strdup(dir)) == NULL) {
+		free(j);
+		return NULL;
+	}
+	snprintf(j->instance, sizeof j->instance, "%s", instance);
+	/* '-' separates the name's fields; the instance must not add any. */
+	for (char *c = j->instance; *c; c++)
+		if (*c == '-' || *c == '/' || *c == '.')
+			*c = '_';
+	j->mode = mode;
+	j->interval_ms = fsync_interval_ms;
+	j->max_bytes = segment_max_bytes;
+	j->fd = -1;
+	return j;
+}
+
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+static int segment_open(struct journal *j)
+{
+	int64_t ms = now_ms();
+	snprintf(j->path, sizeof j->path, "%s/%s-%ld-%lld-%u.jnl", j->dir, j->instance, (long)getpid(),
+		 (long long)ms, j->seq++);
+	j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
+	if (j->fd < 0)
+		return -1;
+	if (j->mode != JOURNAL_FSYNC_OFF)
+		sync_dir(j->dir);
+	j->size = 0;
+	j->opened_ms = mono_ms();
+	j->synced_ms = j->opened_ms;
+	j->dirty = false;
+	j->st.segments++;
+	return 0;
+}
+
+static void do_sync(struct journal *j)
+{
+	if (fdatasync(j->fd) != 0)
+		log_err("journal: fdatasync %s: %s", j->path, strerror(errno));
+	j->st.fsyncs++;
+	j->synced_ms = mono_ms();
+	j->dirty = false;
+}
+
+void journal_rotate(struct journal *j)
+{
+	if (j == NULL || j->fd < 0)
+		return;
+	if (j->dirty && j->mode != JOURNAL_FSYNC_OFF)
+		do_sync(j);
+	close(j->fd);
+	j->fd = -1;
+	if (j->size == 0) {
+		unlink(j->path);
+		return;
+	}
+	char done[sizeof j->path];
+	size_t n = strlen(j->path);
+	memcpy(done, j->path, n - 4);
+	memcpy(done + n - 4, ".rdy", 5);
+	if (rename(j->path, done) != 0)
+		log_err("journal: rename %s: %s", j->path, strerror(errno));
+	else if (j->mode != JOURNAL_FSYNC_OFF)
+		sync_dir(j->dir);
+}
+
+static void count_loss(struct journal *j, const char *why)
+{
+	j->st.lost++;
+	/* Loud, but at most once a second per worker so a full disk does not
+	 * also flood the log; the count says how many went. */
+	int64_t now = mono_ms();
+	if (now - j->lost_logged_ms >= 1000 || j->st.lost == 1) {
+		log_err("JOURNAL LOSS: a click could not be written to %s (%s); %llu lost by this worker",
+			j->dir, why, (unsigned long long)j->st.lost);
+		j->lost_logged_ms = now;
+	}
+}
+
+int journal_append(struct journal *j, const void *rec, size_t len)
+{
+	if (len == 0 || len > JOURNAL_REC_MAX) {
+		count_loss(j, "record too large");
+		return -1;
+	}
+	if (j->fd >= 0 && ((long)(j->size + JOURNAL_HDR + len) > j->max_bytes ||
+			   (j->size > 0 && mono_ms() - j->opened_ms >= JOURNAL_MAX_AGE_MS)))
+		journal_rotate(j);
+	if (j->fd < 0 && segment_open(j) != 0) {
+		count_loss(j, strerror(errno));
+		return -1;
+	}
+	size_t n = journal_frame(j->frame, rec, len);
+	ssize_t w = write(j->fd, j->frame, n);
+	if (w != (ssize_t)n) {
+		const char *why = w < 0 ? strerror(errno) : "short write";
+		/* Cut a partial frame off so the segment stays clean; the reader
+		 * would skip it anyway. */
+		if (w > 0 && ftruncate(j->fd, (off_t)j->size) != 0) {
+			close(j->fd);
+			j->fd = -1;
+		}
+		count_loss(j, why);
+		return -1;
+	}
+	j->size += n;
+	j->dirty = true;
+	j->st.records++;
+	if (j->mode == JOURNAL_FSYNC_ALWAYS ||
+	    (j->mode == JOURNAL_FSYNC_INTERVAL && mono_ms() - j->synced_ms >= j->interval_ms))
+		do_sync(j);
+	return 0;
+}
+
+void journal_close(struct journal *j)
+{
+	if (j == NULL)
+		return;
+	journal_rotate(j);
+	free(j->dir);
+	free(j);
+}
+
+void journal_get_stats(const struct journal *j, struct journal_stats *st)
+{
+	*st = j->st;
+}
+
+/* ---- reader ---- */
+
+void journal_scan_init(struct journal_scan *s, const void *buf, size_t len, bool closed)
+{
+	memset(s, 0, sizeof *s);
+	s->buf = buf;
+	s->len = len;
+	s->closed = closed;
+}
+
+/* A header at p (with at least JOURNAL_HDR bytes) that checks out. */
+static bool header_ok(const unsigned char *p)
+{
+	return !memcmp(p, magic, 4) && get32(p + 12) == crc32c(0, p, 12) && get32(p + 4) > 0 &&
+	       get32(p + 4) <= JOURNAL_REC_MAX;
+}
+
+/* Offset of the next valid header after from, or 0 when none. */
+static size_t next_header(const struct journal_scan *s, size_t from)
+{
+	for (size_t q = from + 1; q + JOURNAL_HDR <= s->len; q++) {
+		const unsigned char *m = memchr(s->buf + q, magic[0], s->len - q - JOURNAL_HDR + 1);
+		if (m == NULL)
+			return 0;
+		q = (size_t)(m - s->buf);
+		if (header_ok(m))
+			return q;
+	}
+	return 0;
+}
+
+/* Damage at s->pos: skip to the next valid header, or (closed segment) to
+ * the end. False when nothing more can be read now. */
+static bool skip_damage(struct journal_scan *s, bool tail)
+{
+	size_t q = next_header(s, s->pos);
+	if (q) {
+		s->corrupt++;
+		s->pos = s->consumed = q;
+		return true;
+	}
+	if (s->closed) {
+		if (tail)
+			s->torn++;
+		else
+			s->corrupt++;
+		s->pos = s->consumed = s->len;
+	}
+	return false;
+}
+
+bool journal_scan_next(struct journal_scan *s, const unsigned char **rec, size_t *len)
+{
+	while (s->pos < s->len) {
+		size_t rem = s->len - s->pos;
+		const unsigned char *p = s->buf + s->pos;
+		if (rem < JOURNAL_HDR) {
+			/* A short tail: the start of a header still being written
+			 * (open) or torn by a crash (closed). */
+			bool prefix = !memcmp(p, magic, rem < 4 ? rem : 4);
+			if (!s->closed)
+				return false;
+			if (prefix)
+				s->torn++;
+			else
+				s->corrupt++;
+			s->pos = s->consumed = s->len;
+			return false;
+		}
+		if (!header_ok(p)) {
+			if (!skip_damage(s, false))
+				return false;
+			continue;
+		}
+		size_t n = get32(p + 4);
+		if (rem < JOURNAL_HDR + n) {
+			if (!s->closed)
+				return false; /* still being written */
+			if (!skip_damage(s, true))
+				return false;
+			continue;
+		}
+		if (get32(p + 8) != crc32c(0, p + JOURNAL_HDR, n)) {
+			if (!skip_damage(s, false))
+				return false;
+			continue;
+		}
+		*rec = p + JOURNAL_HDR;
+		*len = n;
+		s->pos += JOURNAL_HDR + n;
+		s->consumed = s->pos;
+		return true;
+	}
+	return false;
+}
