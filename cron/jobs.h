@@ -33,6 +33,9 @@ int cmd_migrate(struct app *app, struct arena *a, int argc, char **argv);
 int cmd_bootstrap(struct app *app, struct arena *a, int argc, char **argv);
 int cmd_create_tenant(struct app *app, struct arena *a, int argc, char **argv);
 
+/* job-webhooks.c */
+int job_webhooks(struct app *app, struct arena *a, int argc, char **argv);
+
 /* job-aggregate.c */
 int job_aggregate(struct app *app, struct arena *a, int argc, char **argv);
 

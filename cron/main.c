@@ -20,6 +20,7 @@ const struct job jobs[] = {
 	{"partitions", "create click partitions ahead, drop those past retention", job_partitions, JOB_CRON},
 	{"demo", "create a demo offer and link in a tenant: TENANT_ID BASE_URL", cmd_demo, 0},
 	{"create-tenant", "create a tenant with an admin key: NAME", cmd_create_tenant, 0},
+	{"webhooks", "fan events out to webhook endpoints and send them [--once] [--loop S]", job_webhooks, JOB_CRON},
 	{"aggregate", "roll clicks and conversions up into stats [--rebuild YYYY-MM-DD]", job_aggregate, JOB_CRON},
 	{"match", "match postbacks that came before their click [--once]", job_match, JOB_CRON},
 	{"events", "publish the conversion event outbox to Redis [--once]", job_events, JOB_CRON},

@@ -21,6 +21,17 @@ int h_admin_link_sign(struct req *q, struct resp *r);
 int h_admin_api_keys(struct req *q, struct resp *r);
 int h_admin_api_key_rotate(struct req *q, struct resp *r);
 
+/* h-webhooks.c */
+extern const struct route_param webhook_list_params[];
+extern const struct route_param webhook_rotate_params[];
+extern const struct route_param webhook_deliveries_params[];
+extern const struct route_param webhook_replay_params[];
+int h_admin_webhooks(struct req *q, struct resp *r);
+int h_admin_webhook_rotate(struct req *q, struct resp *r);
+int h_admin_webhook_test(struct req *q, struct resp *r);
+int h_admin_webhook_deliveries(struct req *q, struct resp *r);
+int h_admin_webhook_replay(struct req *q, struct resp *r);
+
 /* h-stats.c */
 int h_stats(struct req *q, struct resp *r);
 int h_click_get(struct req *q, struct resp *r);

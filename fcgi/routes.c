@@ -56,6 +56,15 @@ const struct route routes[] = {
 	{"/admin/api-keys", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_list_params, h_admin_api_keys},
 	{"/admin/api-keys/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_api_keys},
 	{"/admin/api-keys/*/rotate", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_rotate_params, h_admin_api_key_rotate},
+	/* Webhook endpoints (h-webhooks.c): the tenant admin's. Collection routes
+	 * open their own tenant scope (src/resource.c); the others run in R_TENANT. */
+	{"/admin/webhooks", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN, webhook_list_params, h_admin_webhooks},
+	{"/admin/webhooks", HTTP_POST, R_DB | R_TENANT | R_RL_ADMIN, TADMIN, NULL, h_admin_webhooks},
+	{"/admin/webhooks/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_webhooks},
+	{"/admin/webhooks/*/rotate", HTTP_POST, R_DB | R_TENANT | R_RL_ADMIN, TADMIN, webhook_rotate_params, h_admin_webhook_rotate},
+	{"/admin/webhooks/*/test", HTTP_POST, R_DB | R_TENANT | R_RL_ADMIN, TADMIN, NULL, h_admin_webhook_test},
+	{"/admin/webhooks/*/deliveries", HTTP_GET, R_DB | R_TENANT | R_RL_ADMIN, TADMIN, webhook_deliveries_params, h_admin_webhook_deliveries},
+	{"/admin/webhooks/*/replay", HTTP_POST, R_DB | R_TENANT | R_RL_ADMIN, TADMIN, webhook_replay_params, h_admin_webhook_replay},
 	/* Stats and raw records (h-stats.c): every tenant key, each scoped to
 	 * what it may see (src/stats.h). */
 	{"/api/stats", HTTP_GET, R_DB, TADMIN | ADV | AFF, stats_params, h_stats},

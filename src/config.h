@@ -64,6 +64,13 @@ struct config {
 	/* [outbound] */
 	bool outbound_allow_private;
 	long outbound_timeout_s;
+	/* [webhooks] (src/webhook.c, cron/job-webhooks.c) */
+	long webhooks_retry_hours;
+	long webhooks_disable_after_hours;
+	long webhooks_rotation_overlap_hours;
+	long webhooks_max_parallel;
+	long webhooks_per_endpoint;
+	long webhooks_loop_s;
 	/* [cron] */
 	long cron_ingest_loop_s;
 	long cron_conversions_loop_s;
