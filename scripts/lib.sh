@@ -19,7 +19,7 @@ PGSOCK=$RUN/pg
 DEB_PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev spawn-fcgi multiwatch
  libpq-dev postgresql redis-server redis-tools libhiredis-dev libjson-c-dev libssl-dev
  libmaxminddb-dev libcurl4-openssl-dev libinih-dev libcunit1-dev libpcre2-dev nginx-light
- curl wrk openssl procps util-linux python3 libmaxmind-db-writer-perl
+ curl wrk openssl procps util-linux python3 libmaxmind-db-writer-perl apache2 logrotate
  clang libclang-rt-14-dev chromium"
 
 say() { printf '%s\n' "$*" >&2; }
@@ -39,6 +39,7 @@ install_packages() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	# The distribution's own services are not ours: keep them from holding ports.
 	as_root service nginx stop >/dev/null 2>&1 || true
+	as_root service apache2 stop >/dev/null 2>&1 || true
 	as_root service redis-server stop >/dev/null 2>&1 || true
 	as_root service postgresql stop >/dev/null 2>&1 || true
 }
