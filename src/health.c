@@ -44,7 +44,8 @@ static long journal_backlog(const char *dir, long long *bytes)
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
-		if (len > 4 && !strcmp(e->d_name + len - 4, ".jnl")) {
+		/* Segments being written (.jnl) and closed ones not ingested yet (.rdy). */
+		if (len > 4 && (!strcmp(e->d_name + len - 4, ".jnl") || !strcmp(e->d_name + len - 4, ".rdy"))) {
 			struct stat st;
 			char path[4096];
 			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
