@@ -558,8 +558,8 @@ int resource_check_refs(struct req *q, struct resp *r, const struct rvals *v)
 		if (pr == NULL)
 			return resource_db_error(q, r) == 0 ? 1 : -1;
 		if (PQntuples(pr) == 0) {
-			resp_error(q, r, 400, "INVALID_PARAMETER", "field '%s' names no %s of this tenant", f->name,
-				   f->ref);
+			/* 404 like a foreign id in a path: missing and foreign look alike. */
+			resp_error(q, r, 404, "NOT_FOUND", "field '%s': no such %s", f->name, f->ref);
 			return 1;
 		}
 	}
@@ -573,6 +573,19 @@ static int answer_row(struct req *q, struct resp *r, const struct resource *res,
 		return -1;
 	resp_json(q, r, status, o);
 	return 0;
+}
+
+/* GET by id: 200 with the row, or 404 (missing and foreign alike). */
+static int answer_fetched(struct req *q, struct resp *r, const struct resource *res, const char *id)
+{
+	PGresult *pr = resource_fetch(q, res, id);
+	if (pr == NULL)
+		return resource_db_error(q, r);
+	if (PQntuples(pr) == 0) {
+		resp_error(q, r, 404, "NOT_FOUND", "no such %s", res->name);
+		return 0;
+	}
+	return answer_row(q, r, res, pr, 200);
 }
 
 static int do_list(struct req *q, struct resp *r, const struct resource *res)
@@ -664,13 +677,16 @@ static int do_update(struct req *q, struct resp *r, const struct resource *res, 
 	int rc = resource_check_refs(q, r, &v);
 	if (rc != 0)
 		return rc > 0 ? 0 : -1;
+	if (v.n == 0 && res->no_updated_at)
+		return answer_fetched(q, r, res, id); /* nothing to change */
 	struct sql s = {.n = 0};
 	buf_init(&s.b, q->arena);
-	buf_printf(&s.b, "UPDATE %s SET id = id", res->table);
+	buf_printf(&s.b, "UPDATE %s SET ", res->table);
 	if (!res->no_updated_at)
-		buf_puts(&s.b, ", updated_at = now()");
+		buf_puts(&s.b, "updated_at = now()");
 	for (int i = 0; i < v.n; i++)
-		buf_printf(&s.b, ", %s = $%d", v.v[i].column, param(&s, v.v[i].value));
+		buf_printf(&s.b, "%s%s = $%d", i || !res->no_updated_at ? ", " : "", v.v[i].column,
+			   param(&s, v.v[i].value));
 	if (!scope_filter(&s, q, res, ""))
 		buf_puts(&s.b, " AND false");
 	buf_printf(&s.b, " AND id = $%d RETURNING ", param(&s, id));
@@ -723,16 +739,8 @@ static int dispatch(struct req *q, struct resp *r, const struct resource *res)
 		return do_update(q, r, res, id, false);
 	case HTTP_DELETE:
 		return do_delete(q, r, res, id);
-	default: {
-		PGresult *pr = resource_fetch(q, res, id);
-		if (pr == NULL)
-			return resource_db_error(q, r);
-		if (PQntuples(pr) == 0) {
-			resp_error(q, r, 404, "NOT_FOUND", "no such %s", res->name);
-			return 0;
-		}
-		return answer_row(q, r, res, pr, 200);
-	}
+	default:
+		return answer_fetched(q, r, res, id);
 	}
 }
 

@@ -31,7 +31,7 @@
  * its field (400 INVALID_PARAMETER naming it); unknown and read-only members
  * are refused; FF_REQUIRED members must be there on create; FF_FIXED ones
  * cannot be PATCHed; F_ID fields with .ref must name a row of the caller's
- * tenant (a foreign id reads as missing). Dotted names ("payout.type") map a
+ * tenant (a foreign or missing id answers 404 naming the field). Dotted names ("payout.type") map a
  * member of a nested object to its own column. Every statement runs in a
  * tenant scope (src/tenantdb.h), so RLS holds even if a filter were wrong.
  * The table must have columns id (bigint identity), the tenant column
@@ -147,7 +147,8 @@ struct json_object *resource_row_json(struct req *q, const struct resource *res,
  * Returns the result (0 or 1 row) or NULL on a database error. */
 PGresult *resource_fetch(struct req *q, const struct resource *res, const char *id);
 /* Checks that every F_ID value with a .ref names a row of the caller's
- * tenant. 0 = all good, 1 = answered (400 or 409), -1 = database error. */
+ * tenant. 0 = all good, 1 = answered (404, or 409/400 from the database),
+ * -1 = database error. */
 int resource_check_refs(struct req *q, struct resp *r, const struct rvals *v);
 /* Answers a failed statement: 409 for unique/foreign-key conflicts, 400 for
  * bad values, else -1 (the dispatcher answers 500). */
