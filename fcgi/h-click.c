@@ -80,6 +80,7 @@ int h_click(struct req *q, struct resp *r)
 	c.user_agent = q->user_agent;
 	c.referer = q->referer;
 	c.accept = q->accept;
+	c.accept_language = q->accept_language;
 	c.params = q->params;
 	c.nparams = q->nparams;
 	c.now_ms = now_ms();

@@ -21,6 +21,11 @@ int h_admin_link_sign(struct req *q, struct resp *r);
 int h_admin_api_keys(struct req *q, struct resp *r);
 int h_admin_api_key_rotate(struct req *q, struct resp *r);
 
+/* h-admin-traffic.c */
+extern const struct route_param admin_traffic_params[];
+int h_admin_geo_rules(struct req *q, struct resp *r);
+int h_admin_routes(struct req *q, struct resp *r);
+
 /* h-webhooks.c */
 extern const struct route_param webhook_list_params[];
 extern const struct route_param webhook_rotate_params[];

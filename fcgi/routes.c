@@ -56,6 +56,11 @@ const struct route routes[] = {
 	{"/admin/api-keys", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_list_params, h_admin_api_keys},
 	{"/admin/api-keys/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_api_keys},
 	{"/admin/api-keys/*/rotate", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_rotate_params, h_admin_api_key_rotate},
+	/* Traffic quality (h-admin-traffic.c): the tenant admin's. */
+	{"/admin/geo-rules", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_traffic_params, h_admin_geo_rules},
+	{"/admin/geo-rules/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_geo_rules},
+	{"/admin/routes", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_traffic_params, h_admin_routes},
+	{"/admin/routes/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_routes},
 	/* Webhook endpoints (h-webhooks.c): the tenant admin's. Collection routes
 	 * open their own tenant scope (src/resource.c); the others run in R_TENANT. */
 	{"/admin/webhooks", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN, webhook_list_params, h_admin_webhooks},

@@ -141,6 +141,9 @@ secret_key_file = $RUN/secret.key
 dir = $RUN/journal
 [click]
 geoip_db = $geo
+crawler_patterns = $([ -f "$top/node_modules/crawler-user-agents/crawler-user-agents.json" ] && echo "$top/node_modules/crawler-user-agents/crawler-user-agents.json")
+datacenter_cidrs = $top/etc/datacenter-cidrs.txt
+activity_max = ${AFFTOK_ACTIVITY_MAX:-30}
 [outbound]
 allow_private = true
 [cron]

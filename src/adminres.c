@@ -99,6 +99,7 @@ static const struct field offer_fields[] = {
 	{.name = "caps.total_conversions", .type = F_INT, .flags = FF_NULLABLE, .column = "cap_total_conversions", .min = 1, .max = 1000000000000LL},
 	{.name = "trust_pixel", .type = F_BOOL, .flags = 0},
 	{.name = "convert_invalid", .type = F_BOOL, .flags = 0},
+	{.name = "bot_action", .type = F_ENUM, .flags = 0, .choices = "redirect|fallback|reject"}, /* sql/040 */
 	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
 	{.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
 	{.name = NULL},

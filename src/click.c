@@ -31,6 +31,7 @@
 #include "http.h"
 #include "linkcache.h"
 #include "macro.h"
+#include "traffic.h"
 #include "util.h"
 
 /* ---- the steps ---- */
@@ -63,7 +64,11 @@ static void check_offer_status(struct click *c)
 static const struct click_check steps[] = {
 	{"signature", check_signature},
 	{"offer_status", check_offer_status},
-	/* ---- traffic quality: geo, bot, caps, routing go here ---- */
+	/* ---- traffic quality (src/traffic.h) ---- */
+	{"geo", traffic_check_geo},
+	{"bot", traffic_check_bot},
+	{"caps", traffic_check_caps},
+	{"route", traffic_route},
 	{NULL, NULL},
 };
 
@@ -123,11 +128,12 @@ int click_process(struct click *c)
 	clickid_new(c->clickid_key, c->now_ms, c->click_id);
 	fingerprint(c);
 
-	if (c->reason && c->link->policy_reject) {
+	if (c->reason && (c->link->policy_reject || c->force_reject) && !c->keep_destination) {
 		c->status = 403;
 		return 0;
 	}
-	const char *tmpl = c->reason && c->link->fallback_url ? c->link->fallback_url : c->dest_template;
+	const char *tmpl = c->reason && c->link->fallback_url && !c->keep_destination ? c->link->fallback_url
+										   : c->dest_template;
 	char offer[24], aff[24], ts[24];
 	snprintf(offer, sizeof offer, "%lld", c->link->offer_id);
 	snprintf(aff, sizeof aff, "%lld", c->link->affiliate_id);

@@ -29,6 +29,7 @@ struct click {
 	const struct link_entry *link;
 	struct token tok;     /* parsed token (sign_parse) */
 	const char *ip, *user_agent, *referer, *accept; /* may be NULL */
+	const char *accept_language; /* may be NULL (a bot signal, src/bot.h) */
 	const struct param *params; /* query parameters (sub1..sub5 and others) */
 	size_t nparams;
 	int64_t now_ms;       /* time of the click */
@@ -42,6 +43,9 @@ struct click {
 	const char *device, *os, *browser; /* NULL = unknown */
 	int bot_score;        /* -1 = not scored */
 	const char *route_dest; /* chosen route destination label, NULL = none */
+	const char *bot_reason; /* strongest bot signal (src/bot.h) when the click is a bot */
+	bool keep_destination; /* failed, but still goes to dest_template (bot_action redirect) */
+	bool force_reject;     /* failed and answered 403 whatever the link policy (bot_action reject) */
 	const char *dest_template; /* where to send the visitor; starts as the offer URL */
 
 	/* ---- outcome, filled by click_process ---- */

@@ -26,6 +26,26 @@ bool geo_country_code_valid(const char *cc)
 	return cc && cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z' && cc[2] == '\0';
 }
 
+/* ISO 3166-1 alpha-2, the 249 officially assigned codes, sorted, plus XK
+ * (Kosovo: user-assigned, but what geo databases report). */
+static const char iso3166[] =
+	"ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZCACCCDCFCGCHCI"
+	"CKCLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFRGAGBGDGEGFGGGHGIGLGMGNGPGQ"
+	"GRGSGTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKNKPKRKWKYKZLALBLCLILKLRLS"
+	"LTLULVLYMAMCMDMEMFMGMHMKMLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNANCNENFNGNINLNONPNRNUNZOMPAPEPFPG"
+	"PHPKPLPMPNPRPSPTPWPYQARERORSRURWSASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTK"
+	"TLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVIVNVUWFWSYEYTZAZMZW" "XK";
+
+bool geo_country_code_known(const char *cc)
+{
+	if (!geo_country_code_valid(cc))
+		return false;
+	for (const char *p = iso3166; *p; p += 2)
+		if (p[0] == cc[0] && p[1] == cc[1])
+			return true;
+	return false;
+}
+
 struct geo *geo_open(const char *country_db, const char *asn_db, char *err, size_t errlen)
 {
 	err[0] = '\0';

@@ -37,5 +37,7 @@ bool geo_status(const struct config *cfg, const char **detail, uint64_t *build_e
 
 /* True for two upper-case ASCII letters (the shape of an ISO 3166 code). */
 bool geo_country_code_valid(const char *cc);
+/* True for an assigned ISO 3166-1 alpha-2 code (and XK). */
+bool geo_country_code_known(const char *cc);
 
 #endif

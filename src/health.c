@@ -11,6 +11,7 @@
 #include "app.h"
 #include "arena.h"
 #include "db.h"
+#include "geo.h"
 #include "kv.h"
 #include "util.h"
 
@@ -84,7 +85,13 @@ struct json_object *health_report(struct app *app, struct arena *a, bool *ok)
 	json_object_object_add(o, "journal", j);
 
 	struct json_object *geo = json_object_new_object();
-	json_object_object_add(geo, "enabled", json_object_new_boolean(app->cfg.click_geoip_db[0] != '\0'));
+	const char *geo_detail;
+	uint64_t geo_built;
+	bool geo_on = geo_status(&app->cfg, &geo_detail, &geo_built);
+	json_object_object_add(geo, "enabled", json_object_new_boolean(geo_on));
+	json_object_object_add(geo, geo_on ? "database" : "reason", json_object_new_string(geo_detail));
+	if (geo_on)
+		json_object_object_add(geo, "built_at", json_object_new_int64((int64_t)geo_built));
 	json_object_object_add(o, "geo", geo);
 
 	struct json_object *jobs = json_object_new_object();

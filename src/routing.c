@@ -32,7 +32,7 @@ bool route_dest_applies(const struct route_dest *d, const char *country, const c
 	return in_list(d->devices, device) && in_list(d->os, os);
 }
 
-int route_pick_seq(const struct route *r, uint64_t mask, uint64_t seq)
+int route_pick_seq(const struct route_plan *r, uint64_t mask, uint64_t seq)
 {
 	uint64_t total = 0;
 	for (size_t i = 0; i < r->ndests && i < ROUTE_DEST_MAX; i++)
@@ -56,8 +56,8 @@ int route_pick_seq(const struct route *r, uint64_t mask, uint64_t seq)
 	return -1; /* not reached: target < total */
 }
 
-int route_choose(const struct route *r, struct shm *s, const char *fp, const char *country, const char *device,
-		 const char *os, uint32_t now_s)
+int route_choose(const struct route_plan *r, struct shm *s, const char *fp, const char *country, const char *device,
+		 const char *os, uint32_t now_s, bool counted)
 {
 	uint64_t mask = 0;
 	for (size_t i = 0; i < r->ndests && i < ROUTE_DEST_MAX; i++)
@@ -65,6 +65,8 @@ int route_choose(const struct route *r, struct shm *s, const char *fp, const cha
 			mask |= 1ull << i;
 	if (mask == 0)
 		return -1;
+	if (!counted)
+		return route_pick_seq(r, mask, fp ? shm_hash(fp, strlen(fp), (uint64_t)r->id) : 0);
 	uint64_t sticky_key = 0;
 	if (r->sticky && fp && fp[0]) {
 		sticky_key = shm_hash(fp, strlen(fp), (uint64_t)r->id * 0x100000001b3ull);

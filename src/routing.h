@@ -31,7 +31,7 @@ struct route_dest {
 	const char *const *os;      /* NULL-terminated; NULL = any */
 };
 
-struct route {
+struct route_plan {
 	long long id;
 	bool sticky;
 	const char *fallback_url; /* NULL = the offer's URL */
@@ -44,11 +44,14 @@ struct route {
 bool route_dest_applies(const struct route_dest *d, const char *country, const char *device, const char *os);
 /* The destination for the seq-th visitor among those in mask (bit i =
  * destination i applies); -1 when none applies or all weights are 0. */
-int route_pick_seq(const struct route *r, uint64_t mask, uint64_t seq);
+int route_pick_seq(const struct route_plan *r, uint64_t mask, uint64_t seq);
 /* The whole decision: conditions, sticky slot, shared sequence. fp is the
- * visitor fingerprint (may be NULL: no stickiness). Returns the index of
+ * visitor fingerprint (may be NULL: no stickiness). counted false (clicks
+ * that are not billable: bots, blocked): the destination is derived from
+ * the fingerprint alone and neither the sequence nor the sticky slots
+ * change, so invalid traffic cannot skew the split. Returns the index of
  * the destination or -1 (then use the fallback). */
-int route_choose(const struct route *r, struct shm *s, const char *fp, const char *country, const char *device,
-		 const char *os, uint32_t now_s);
+int route_choose(const struct route_plan *r, struct shm *s, const char *fp, const char *country, const char *device,
+		 const char *os, uint32_t now_s, bool counted);
 
 #endif

@@ -21,11 +21,15 @@ eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (expected '$2', got '$3
 contains() { case "$3" in *"$2"*) pass "$1" ;; *) fail "$1 ('$2' not in '${3:0:300}')" ;; esac; }
 
 # req METHOD PATH [curl args...]: sets STATUS, BODY and HDRS.
+# Requests look like a browser's (user agent, Accept-Language), so clicks
+# are not taken for bots (src/bot.h); pass -A/-H to present something else.
+BROWSER_UA='Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 req() {
 	local m=$1 p=$2; shift 2
 	local hf
 	hf=$(mktemp)
-	BODY=$(curl -sS -o - -D "$hf" -X "$m" --max-time 20 "$@" "$AFFTOK_URL$p" 2>/dev/null)
+	BODY=$(curl -sS -o - -D "$hf" -X "$m" --max-time 20 -A "$BROWSER_UA" -H "Accept-Language: en-US,en;q=0.9" \
+		"$@" "$AFFTOK_URL$p" 2>/dev/null)
 	STATUS=$(head -n 1 "$hf" | awk '{print $2}')
 	HDRS=$(tr -d '\r' <"$hf")
 	rm -f "$hf"

@@ -106,6 +106,15 @@ static void test_codes(void)
 	CU_ASSERT_FALSE(geo_country_code_valid("U"));
 	CU_ASSERT_FALSE(geo_country_code_valid(""));
 	CU_ASSERT_FALSE(geo_country_code_valid(NULL));
+	CU_ASSERT_TRUE(geo_country_code_known("US"));
+	CU_ASSERT_TRUE(geo_country_code_known("DE"));
+	CU_ASSERT_TRUE(geo_country_code_known("AD"));
+	CU_ASSERT_TRUE(geo_country_code_known("ZW"));
+	CU_ASSERT_TRUE(geo_country_code_known("XK"));
+	CU_ASSERT_FALSE(geo_country_code_known("ZZ"));
+	CU_ASSERT_FALSE(geo_country_code_known("UK")); /* the code is GB */
+	CU_ASSERT_FALSE(geo_country_code_known("de"));
+	CU_ASSERT_FALSE(geo_country_code_known(NULL));
 }
 
 /* The precedence table: rules at each scope, a country, and the answer. */

@@ -17,7 +17,7 @@ static void test_split_exact(void)
 {
 	struct route_dest d[2] = {{.name = "a", .url = "http://a", .weight = 70},
 				  {.name = "b", .url = "http://b", .weight = 30}};
-	struct route r = {.id = 1, .dests = d, .ndests = 2};
+	struct route_plan r = {.id = 1, .dests = d, .ndests = 2};
 	long count[2] = {0, 0};
 	long worst = 0;
 	for (uint64_t n = 0; n < 10000; n++) {
@@ -39,7 +39,7 @@ static void test_split_three(void)
 {
 	struct route_dest d[4] = {{.name = "a", .weight = 50}, {.name = "b", .weight = 30},
 				  {.name = "c", .weight = 20}, {.name = "off", .weight = 0}};
-	struct route r = {.id = 2, .dests = d, .ndests = 4};
+	struct route_plan r = {.id = 2, .dests = d, .ndests = 4};
 	long c[4] = {0};
 	for (uint64_t n = 0; n < 1000; n++)
 		c[route_pick_seq(&r, 0xF, n)]++;
@@ -73,10 +73,10 @@ static void test_conditions(void)
 	struct shm *s = shm_open_state(NULL, err, sizeof err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	struct route_dest d[2] = {us, mob};
-	struct route r = {.id = 3, .dests = d, .ndests = 2};
-	CU_ASSERT_EQUAL(route_choose(&r, s, NULL, "US", "desktop", "Windows", 1000), 0);
-	CU_ASSERT_EQUAL(route_choose(&r, s, NULL, "FR", "mobile", "Android", 1000), 1);
-	CU_ASSERT_EQUAL(route_choose(&r, s, NULL, "FR", "desktop", "Linux", 1000), -1); /* fallback */
+	struct route_plan r = {.id = 3, .dests = d, .ndests = 2};
+	CU_ASSERT_EQUAL(route_choose(&r, s, NULL, "US", "desktop", "Windows", 1000, true), 0);
+	CU_ASSERT_EQUAL(route_choose(&r, s, NULL, "FR", "mobile", "Android", 1000, true), 1);
+	CU_ASSERT_EQUAL(route_choose(&r, s, NULL, "FR", "desktop", "Linux", 1000, true), -1); /* fallback */
 	shm_close(s);
 }
 
@@ -86,18 +86,18 @@ static void test_sticky(void)
 	struct shm *s = shm_open_state(NULL, err, sizeof err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	struct route_dest d[2] = {{.name = "a", .weight = 50}, {.name = "b", .weight = 50, .countries = "US"}};
-	struct route r = {.id = 4, .sticky = true, .dests = d, .ndests = 2};
+	struct route_plan r = {.id = 4, .sticky = true, .dests = d, .ndests = 2};
 	char fp[33];
 	int first[200];
 	for (int v = 0; v < 200; v++) {
 		snprintf(fp, sizeof fp, "visitor-%d", v);
-		first[v] = route_choose(&r, s, fp, "US", "desktop", "Windows", 5000);
+		first[v] = route_choose(&r, s, fp, "US", "desktop", "Windows", 5000, true);
 	}
 	int same = 0, a = 0;
 	for (int round = 0; round < 3; round++)
 		for (int v = 0; v < 200; v++) {
 			snprintf(fp, sizeof fp, "visitor-%d", v);
-			int again = route_choose(&r, s, fp, "US", "desktop", "Windows", 5000 + 60 * round);
+			int again = route_choose(&r, s, fp, "US", "desktop", "Windows", 5000 + 60 * round, true);
 			same += again == first[v];
 		}
 	for (int v = 0; v < 200; v++)
@@ -111,16 +111,20 @@ static void test_sticky(void)
 			v0 = v;
 	CU_ASSERT_FATAL(v0 >= 0);
 	snprintf(fp, sizeof fp, "visitor-%d", v0);
-	CU_ASSERT_EQUAL(route_choose(&r, s, fp, "DE", "desktop", "Windows", 5100), 0);
+	CU_ASSERT_EQUAL(route_choose(&r, s, fp, "DE", "desktop", "Windows", 5100, true), 0);
 	/* Without stickiness the same visitor moves on with the sequence. */
 	r.sticky = false;
-	int changes = 0, prev = route_choose(&r, s, "x", "US", "desktop", "Windows", 5000);
+	int changes = 0, prev = route_choose(&r, s, "x", "US", "desktop", "Windows", 5000, true);
 	for (int i = 0; i < 20; i++) {
-		int c = route_choose(&r, s, "x", "US", "desktop", "Windows", 5000);
+		int c = route_choose(&r, s, "x", "US", "desktop", "Windows", 5000, true);
 		changes += c != prev;
 		prev = c;
 	}
 	CU_ASSERT(changes > 5);
+	/* Uncounted (invalid) clicks leave the sequence and the slots alone. */
+	int before = route_choose(&r, s, "y", "US", "desktop", "Windows", 5000, false);
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_EQUAL(route_choose(&r, s, "y", "US", "desktop", "Windows", 5000, false), before);
 	/* Too old: forgotten. */
 	uint32_t val;
 	shm_sticky_put(s, 42, 1000, 7);
