@@ -42,5 +42,7 @@ int job_aggregate(struct app *app, struct arena *a, int argc, char **argv);
 /* job-match.c, job-events.c */
 int job_match(struct app *app, struct arena *a, int argc, char **argv);
 int job_events(struct app *app, struct arena *a, int argc, char **argv);
+/* job-postbacks.c */
+int job_postbacks(struct app *app, struct arena *a, int argc, char **argv);
 
 #endif

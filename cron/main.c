@@ -24,6 +24,7 @@ const struct job jobs[] = {
 	{"aggregate", "roll clicks and conversions up into stats [--rebuild YYYY-MM-DD]", job_aggregate, JOB_CRON},
 	{"match", "match postbacks that came before their click [--once]", job_match, JOB_CRON},
 	{"events", "publish the conversion event outbox to Redis [--once]", job_events, JOB_CRON},
+	{"postbacks", "send affiliate postbacks, with retries [--once]", job_postbacks, JOB_CRON},
 	{NULL, NULL, NULL, 0},
 };
 

@@ -46,3 +46,23 @@ future_click_id() { "$BUILD/tests/tools/clickids" "$KEYFILE" 1 | cut -f1; }
 # pb KEY QUERY: GET /postback?QUERY with the key in X-API-Key
 pb() { local k=$1 qs=$2; shift 2; req GET "/postback?$qs" -H "X-API-Key: $k" "$@"; }
 convs() { sqlv "SELECT count(*) FROM conversions WHERE $1"; }
+# ensure_partition 'YYYY-MM-DD': a clicks partition for that UTC day (tests
+# of old clicks reach further back than the partitions job creates).
+ensure_partition() {
+	local d=$1 name
+	name=clicks_$(echo "$d" | tr -d -)
+	sql "DO \$\$ BEGIN IF to_regclass('$name') IS NULL THEN
+	     EXECUTE format('CREATE TABLE %I PARTITION OF clicks FOR VALUES FROM (%L) TO (%L)', '$name',
+	       '$d'::date::timestamp AT TIME ZONE 'UTC', ('$d'::date + 1)::timestamp AT TIME ZONE 'UTC');
+	     END IF; END \$\$" >/dev/null
+}
+# old_click LINK_ID DAYS: a click DAYS days old
+old_click() {
+	ensure_partition "$(date -u -d "@$(( $(date +%s) - $2 * 86400 ))" +%F)"
+	new_click "$1" $(( $2 * 86400000 ))
+}
+# sign SECRET PAYLOAD [T]: the X-AffTok-Signature value
+sign() {
+	local t=${3:-$(date +%s)}
+	printf 't=%s,v1=%s' "$t" "$(printf '%s' "$t.$2" | openssl dgst -sha256 -hmac "$1" | awk '{print $NF}')"
+}
