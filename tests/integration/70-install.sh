@@ -153,7 +153,26 @@ flows() {
 	req GET /health -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "x=$big" -X GET
 	eq "$s: oversized body: 413 from the application" 413 "$STATUS"
 	eq "$s: 20 requests on one connection" "20 200 " "$(many 20 "$AFFTOK_URL/health" -H 'X-Forwarded-For: 198.51.100.7')"
+
+	# A click from a visitor behind a proxy: 302, journalled by this host,
+	# ingested by this host's afftokctl with the visitor's address.
+	local ip=203.0.113.$((RANDOM % 250 + 1)) cid
+	req GET "/c/${AFFTOK_DEMO_LINK##*/c/}?sub1=$s" -H "User-Agent: $UA" -H "X-Forwarded-For: $ip"
+	cid=$(hdr X-Click-Id)
+	eq "$s: click answers 302 with a click id" "302 yes" "$STATUS $([ -n "$cid" ] && echo yes)"
+	sleep 0.3 # the journal's fsync interval
+	ictl ingest >>"$LOG/install-ingest.log" 2>&1
+	eq "$s: click ingested from this host's journal, visitor's address kept" "$ip|$s" \
+		"$(sql "SELECT host(ip), sub1 FROM clicks WHERE click_id = '$cid'")"
+	req GET "/postback?click_id=$cid&transaction_id=$s-$RANDOM$RANDOM&amount=12.50" -H "X-API-Key: $ADV_KEY"
+	eq "$s: postback recorded" "200 recorded" "$STATUS $(json 'd["status"]')"
+	eq "$s: conversion stored for the click" 1 "$(sql "SELECT count(*) FROM conversions WHERE click_id = '$cid'")"
 }
+UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36'
+check "the stack has a demo link to click" test -n "${AFFTOK_DEMO_LINK:-}"
+[ -x "$BUILD/tests/tools/fixture" ] || make -s -C "$BUILD" tests/tools/fixture >/dev/null 2>&1
+ADV_KEY=$("$BUILD/tests/tools/fixture" "$CONF" key "$AFFTOK_TENANT_ID" advertiser \
+	"$(sql "SELECT o.advertiser_id FROM links l JOIN offers o ON o.id = l.offer_id WHERE l.code = '${AFFTOK_DEMO_LINK##*/c/}'")")
 flows nginx "$NGINX_URL"
 
 contains "nginx: limit_req answers 429 on a burst of clicks" " 429 " " $(many 250 "$NGINX_URL/c/zz")"
@@ -165,12 +184,13 @@ check "nginx: TLS 1.2 refused" test $? != 0
 hsts=$(curl -sk -D - -o /dev/null "https://127.0.0.1:$TLS_PORT/health" | tr -d '\r' | sed -n 's/^strict-transport-security: //Ip')
 eq "nginx: HSTS on HTTPS" "max-age=63072000" "$hsts"
 
-# reload_under_load NAME URL: wrk for 6 s, the init script's reload in the
-# middle; every request must get 2xx/3xx and the pool must be new.
+# reload_under_load NAME URL [PATH]: wrk for 6 s on PATH (/health), the init
+# script's reload in the middle; every request must get 2xx/3xx and the
+# pool must be new. Sets NREQ.
 reload_under_load() {
-	local s=$1 url=$2 before after out nreq bad errs
+	local s=$1 url=$2 path=${3:-/health} before after out nreq bad errs
 	before=$(cat "$IRUN/fcgi.pid")
-	wrk -t2 -c16 -d6s --timeout 5s "$url/health" >"$RUN/wrk-$s.log" 2>&1 &
+	wrk -t2 -c16 -d6s --timeout 5s -H "User-Agent: $UA" "$url$path" >"$RUN/wrk-$s.log" 2>&1 &
 	local w=$!
 	sleep 2
 	"$INITD" reload >>"$LOG/init.log" 2>&1
@@ -187,7 +207,7 @@ reload_under_load() {
 	check "$s: a new pool took over" test -n "$after" -a "$after" != "$before"
 	check "$s: the old pool is gone" sh -c "! kill -0 $before 2>/dev/null"
 	eq "$s: one pool's socket left" 1 "$(ls "$IRUN"/fcgi-*.sock 2>/dev/null | wc -l)"
-	req GET /health
+	NREQ=${nreq:-0}
 }
 reload_under_load nginx "$NGINX_URL"
 grep -h 'requests in\|Requests/sec\|Non-2xx\|Socket errors' "$RUN/wrk-nginx.log" >&2
@@ -226,7 +246,14 @@ apache2 -f "$AP/httpd.conf" -k start 2>>"$AP/error.log"
 APACHE_URL=http://127.0.0.1:$APACHE_PORT
 for _ in $(seq 50); do curl -fs -o /dev/null "$APACHE_URL/health" && break; sleep 0.1; done
 flows apache "$APACHE_URL"
-reload_under_load apache "$APACHE_URL"
+# Through Apache (no rate limit) the load is clicks: every one answered
+# during the reload must be in the journal and then in PostgreSQL.
+reload_under_load apache "$APACHE_URL" "/c/${AFFTOK_DEMO_LINK##*/c/}?sub1=reload-$$"
+sleep 0.3
+for _ in 1 2 3; do ictl ingest >>"$LOG/install-ingest.log" 2>&1; done
+rows=$(sql "SELECT count(*) FROM clicks WHERE sub1 = 'reload-$$'")
+check "apache: every click answered during the reload was ingested ($rows rows, $NREQ answers)" \
+	test "$rows" -ge "$NREQ" -a "$rows" -le $((NREQ + 16))
 grep -h 'requests in\|Requests/sec\|Non-2xx\|Socket errors' "$RUN/wrk-apache.log" >&2
 
 # ---- two pools behind one nginx upstream ----
