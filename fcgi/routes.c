@@ -28,7 +28,8 @@ const struct route routes[] = {
 	{"/admin/health", HTTP_GET, 0, ADMIN, NULL, h_admin_health},
 	{"/postback", HTTP_GET | HTTP_POST, R_DB | R_TENANT | R_ANYPARAM,
 	 SCOPE_BIT(SCOPE_ADMIN) | SCOPE_BIT(SCOPE_ADVERTISER), NULL, h_postback},
-	{"/pixel", HTTP_GET, R_ANYPARAM, 0, NULL, h_pixel},
+	/* POST: the Web SDK's navigator.sendBeacon (form body, same parameters). */
+	{"/pixel", HTTP_GET | HTTP_POST, R_ANYPARAM, 0, NULL, h_pixel},
 	{"/admin/postbacks", HTTP_GET, R_DB | R_TENANT, ADMIN, admin_postbacks_params, h_admin_postbacks},
 	/* Core admin collections (h-admin-core.c). Reads may be open to the
 	 * advertiser/affiliate a row belongs to; writes are the tenant admin's;

@@ -172,6 +172,7 @@ nginx_conf() {
 		-e "s|# real_ip_recursive on;|real_ip_recursive on;|" \
 		-e "s|rate=50r/s|rate=$rate|" \
 		-e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
+		-e "s|@pkgdatadir@/sdk/afftok.min.js|$BUILD/sdk/web/afftok.min.js|" \
 		"$top/etc/nginx-afftok.conf.in" >"$RUN/nginx/site.conf"
 	cat >"$RUN/nginx/nginx.conf" <<EOF
 worker_processes ${AFFTOK_NGINX_WORKERS:-auto};
