@@ -9,6 +9,8 @@ prefix so one receiver serves several endpoints:
   /gone/...           410
   /flaky/N/...        500 for the first N requests to that exact path, then 200
   /hang/...           never answers (until killed)
+  /hangonce/NAME      the first request ever (across restarts: a marker file
+                      in --state-dir) never answers, later ones get 200
   /slow/MS/...        200 after MS milliseconds
   anything else       404
 
@@ -17,6 +19,7 @@ It also verifies each request with its own Standard Webhooks check when
 "verified"), but the tests verify again independently from the log.
 """
 import argparse
+import os
 import base64
 import hashlib
 import hmac
@@ -31,6 +34,7 @@ counts = {}
 log_file = None
 count_only = False
 total = 0
+state_dir = "."
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -73,6 +77,12 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(500 if seen <= int(parts[1]) else 200, b"flaky %d" % seen)
         elif kind == "hang":
             time.sleep(3600)
+        elif kind == "hangonce":
+            marker = os.path.join(state_dir, "hung-" + parts[1])
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                time.sleep(3600)
+            self.answer(200)
         elif kind == "slow":
             time.sleep(int(parts[1]) / 1000.0)
             self.answer(200)
@@ -86,9 +96,11 @@ class Server(ThreadingHTTPServer):
 
 
 def main():
-    global log_file, count_only
+    global log_file, count_only, state_dir
     ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--port", type=int, default=0, help="0 = any free port")
+    ap.add_argument("--port-file", help="write the port listened on here")
+    ap.add_argument("--state-dir", default=".")
     ap.add_argument("--log")
     ap.add_argument("--count-only", action="store_true", help="log nothing (benchmark)")
     ap.add_argument("--stats", help="write the request total here every second")
@@ -96,7 +108,12 @@ def main():
     count_only = a.count_only
     if a.log:
         log_file = open(a.log, "a")
+    state_dir = a.state_dir
     srv = Server(("127.0.0.1", a.port), Handler)
+    if a.port_file:
+        with open(a.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % srv.server_address[1])
+        os.rename(a.port_file + ".tmp", a.port_file)
     if a.stats:
         def stats():
             while True:
