@@ -268,7 +268,7 @@ int field_value(const struct field *f, struct json_object *v, struct arena *a, c
 			snprintf(err, errlen, "is not accepted");
 			return -1;
 		}
-		*text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+		*text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 		*text = *text ? arena_strdup(a, *text) : NULL;
 		break;
 	case F_TIME:
