@@ -153,7 +153,31 @@ async function main() {
 		eq('exactly one conversion for the queued click', 1, conversions(c));
 		await v.context.close();
 
-		// 4. No click in the attribution window: nothing is sent.
+		// 4. The declarative tag (no inline script) with sendBeacon: POST /pixel.
+		v = await visitor(browser);
+		const d = await click(v, 'sdk-d');
+		const beacons = [];
+		v.page.on('request', (r) => {
+			if (r.url().includes('/pixel')) beacons.push(r.method());
+		});
+		await v.page.goto(`${URL}/www/thankyou-tag.html?tx=D-${run}&amount=5&currency=USD&event=sale&transport=beacon`);
+		let n = '0';
+		for (let i = 0; i < 50 && n === '0'; i++) {
+			await v.page.waitForTimeout(100);
+			n = sql(`SELECT count(*) FROM conversions WHERE click_id = '${d}'`);
+		}
+		eq('declarative tag: one conversion', 1, n);
+		eq('declarative tag: sent as a beacon (POST /pixel)', 'POST', beacons.join(' '));
+		eq('declarative tag: the order as declared', `D-${run}|5.000000|USD|sale|pixel`,
+			sql(`SELECT transaction_id, amount, currency, event, source FROM conversions WHERE click_id = '${d}'`));
+		eq('declarative tag: nothing left in the queue', 0, await v.page.evaluate(() => AffTok.pending()));
+		await v.page.reload();
+		await v.page.waitForTimeout(500);
+		eq('declarative tag: reload sends nothing', 1, beacons.length);
+		eq('declarative tag: still one conversion', 1, conversions(d));
+		await v.context.close();
+
+		// 5. No click in the attribution window: nothing is sent.
 		v = await visitor(browser);
 		await v.page.goto(`${URL}/www/landing.html`);
 		eq('without a click: no_click', 'no_click', await thankyou(v, `D-${run}`));
