@@ -10,13 +10,18 @@
 #include <string.h>
 
 /* Generic signs of automated clients that a maintained list may lack. Kept
- * short and specific: "bot" alone would hit phone makers (CUBOT). */
+ * short and specific: "bot" alone would hit phone makers (CUBOT). One word
+ * per pattern, so each is indexed by its (lower-case) literal. */
 static const char *const builtin[] = {
-	"(?i)(?:crawler|spider|scraper|headlesschrome|phantomjs|slimerjs|puppeteer|playwright)",
-	"(?i)(?:bot[/_-]v?\\d|compatible;[^)]*bot)",
+	"(?i)crawler", "(?i)spider", "(?i)scraper", "(?i)headlesschrome", "(?i)phantomjs", "(?i)slimerjs",
+	"(?i)puppeteer", "(?i)playwright", "(?i)bot[/_-]v?\\d", "(?i)compatible;[^)]*bot",
 	"\\+https?://", /* crawlers name their info page; browsers never do */
 	"(?i)^(?:curl|wget|python|go-http-client|java|okhttp|apache-httpclient|libwww-perl|axios|node-fetch|scrapy)",
 };
+
+/* Longest user agent whose lower-case copy is indexed; longer ones run the
+ * case-insensitive patterns directly. */
+#define CI_MAX 2048
 
 #define NBUCKETS 4096
 #define GRAM 3
@@ -26,6 +31,7 @@ struct lit {
 	uint32_t pat;
 	const char *s;
 	size_t len;
+	bool ci; /* case-insensitive: s is lower case, matched against a lower-case copy */
 	struct lit *next;
 };
 
@@ -38,6 +44,11 @@ struct botua {
 	struct pat *pats;
 	size_t npats, cappats;
 	struct lit *buckets[NBUCKETS];
+	struct lit *cibuckets[NBUCKETS];
+	size_t nci;
+	/* Bit (b0 | b1 << 8) set when a literal starts with bytes b0 b1: one
+	 * L1 load rules out most positions before any hashing. */
+	uint64_t pre[1024], cipre[1024];
 	struct lit *lits; /* one block for all literals */
 	size_t nlits, caplits;
 	char *litbase;    /* the literals' bytes */
@@ -188,7 +199,11 @@ oom:
 static bool index_pattern(struct botua *m, uint32_t idx, const char *p, char **litmem, size_t *litfree)
 {
 	size_t n = strlen(p);
-	if (strstr(p, "(?i") || strstr(p, "(?x"))
+	/* "(?i)" as a prefix only: the whole pattern is case-insensitive. */
+	bool ci = !strncmp(p, "(?i)", 4);
+	if (ci)
+		p += 4, n -= 4;
+	if (strstr(p, "(?"))
 		return false;
 	size_t start = 0, first = m->nlits;
 	for (size_t i = 0; i <= n; i++) {
@@ -213,10 +228,11 @@ static bool index_pattern(struct botua *m, uint32_t idx, const char *p, char **l
 			return false;
 		}
 		char *s = *litmem;
-		memcpy(s, lit, len + 1);
+		for (size_t k = 0; k <= len; k++)
+			s[k] = ci && lit[k] >= 'A' && lit[k] <= 'Z' ? (char)(lit[k] + 32) : lit[k];
 		*litmem += len + 1;
 		*litfree -= len + 1;
-		m->lits[m->nlits++] = (struct lit){gram_at((const unsigned char *)s), idx, s, len, NULL};
+		m->lits[m->nlits++] = (struct lit){gram_at((const unsigned char *)s), idx, s, len, ci, NULL};
 		start = i + 1;
 	}
 	return true;
@@ -263,8 +279,12 @@ static int build(struct botua *m, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < m->nlits; i++) {
 		size_t b = bucket_of(m->lits[i].gram);
-		m->lits[i].next = m->buckets[b];
-		m->buckets[b] = &m->lits[i];
+		struct lit **head = m->lits[i].ci ? &m->cibuckets[b] : &m->buckets[b];
+		uint32_t pair = m->lits[i].gram & 0xffff;
+		(m->lits[i].ci ? m->cipre : m->pre)[pair >> 6] |= 1ull << (pair & 63);
+		m->lits[i].next = *head;
+		*head = &m->lits[i];
+		m->nci += m->lits[i].ci;
 	}
 	if (m->nresidual) {
 		int ec;
@@ -359,12 +379,37 @@ int botua_match(const struct botua *m, const char *ua, size_t len)
 		return -1;
 	const unsigned char *u = (const unsigned char *)ua;
 	for (size_t i = 0; i + GRAM <= len; i++) {
+		uint32_t pair = (uint32_t)u[i] | (uint32_t)u[i + 1] << 8;
+		if (!(m->pre[pair >> 6] >> (pair & 63) & 1))
+			continue;
 		uint32_t g = gram_at(u + i);
 		for (const struct lit *l = m->buckets[bucket_of(g)]; l; l = l->next) {
 			if (l->gram != g || l->len > len - i || memcmp(u + i, l->s, l->len) != 0)
 				continue;
 			if (run(m->pats[l->pat].re, m->md, ua, len))
 				return (int)l->pat;
+		}
+	}
+	if (m->nci && len > CI_MAX) {
+		/* Too long to copy: try the case-insensitive patterns directly. */
+		for (size_t k = 0; k < m->nlits; k++)
+			if (m->lits[k].ci && run(m->pats[m->lits[k].pat].re, m->md, ua, len))
+				return (int)m->lits[k].pat;
+	} else if (m->nci) {
+		unsigned char low[CI_MAX];
+		for (size_t i = 0; i < len; i++)
+			low[i] = u[i] >= 'A' && u[i] <= 'Z' ? (unsigned char)(u[i] + 32) : u[i];
+		for (size_t i = 0; i + GRAM <= len; i++) {
+			uint32_t pair = (uint32_t)low[i] | (uint32_t)low[i + 1] << 8;
+			if (!(m->cipre[pair >> 6] >> (pair & 63) & 1))
+				continue;
+			uint32_t g = gram_at(low + i);
+			for (const struct lit *l = m->cibuckets[bucket_of(g)]; l; l = l->next) {
+				if (l->gram != g || l->len > len - i || memcmp(low + i, l->s, l->len) != 0)
+					continue;
+				if (run(m->pats[l->pat].re, m->md, ua, len))
+					return (int)l->pat;
+			}
 		}
 	}
 	/* One alternation says whether any unindexed pattern matches; only
