@@ -68,8 +68,21 @@ struct flight {
 	const char *headers[4];
 };
 
+/* A finished attempt waiting to be recorded. */
+struct outcome {
+	long long id, endpoint_id;
+	const char *status, *result, *response, *disable;
+	int64_t next_ms, started_ms;
+	int code;
+	long latency_ms;
+	bool ok;
+	char error[200];
+};
+
 struct state {
 	struct app *app;
+	struct outcome *batch;
+	int nbatch, batch_cap;
 	struct arena *scratch; /* reset after each step */
 	struct httpout *out;
 	struct opts o;
@@ -412,80 +425,149 @@ static const char *attempt_result(const struct httpout_req *r)
 	return httpout_result_name(r->result);
 }
 
-/* Records one finished attempt. */
+/* Appends one element to a PostgreSQL array literal; NULL stays NULL. */
+static void arr_add(struct buf *b, const char *v)
+{
+	if (b->len > 1)
+		buf_putc(b, ',');
+	if (v == NULL) {
+		buf_puts(b, "NULL");
+		return;
+	}
+	buf_putc(b, '"');
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			buf_putc(b, '\\');
+		buf_putc(b, *v);
+	}
+	buf_putc(b, '"');
+}
+
+/* Records the finished attempts of this turn in one statement (round trips,
+ * not CPU, limit a single job), then disables the endpoints that asked for
+ * it: a 410, a refused target, or failing for disable_after_hours. */
+static void flush(struct state *s)
+{
+	if (s->nbatch == 0)
+		return;
+	struct arena *a = s->scratch;
+	enum { ID, STATUS, NEXT, CODE, LAT, RESP, ERR, STARTED, RESULT, OK, NCOL };
+	struct buf col[NCOL];
+	for (int c = 0; c < NCOL; c++) {
+		buf_init(&col[c], a);
+		buf_putc(&col[c], '{');
+	}
+	for (int i = 0; i < s->nbatch; i++) {
+		const struct outcome *o = &s->batch[i];
+		arr_add(&col[ID], arena_sprintf(a, "%lld", o->id));
+		arr_add(&col[STATUS], o->status);
+		arr_add(&col[NEXT], arena_sprintf(a, "%lld", (long long)o->next_ms));
+		arr_add(&col[CODE], o->code ? arena_sprintf(a, "%d", o->code) : NULL);
+		arr_add(&col[LAT], arena_sprintf(a, "%ld", o->latency_ms));
+		arr_add(&col[RESP], o->response);
+		arr_add(&col[ERR], o->error[0] ? o->error : NULL);
+		arr_add(&col[STARTED], arena_sprintf(a, "%lld", (long long)o->started_ms));
+		arr_add(&col[RESULT], o->result);
+		arr_add(&col[OK], o->ok ? "t" : "f");
+	}
+	const char *p[NCOL + 1];
+	for (int c = 0; c < NCOL; c++) {
+		buf_putc(&col[c], '}');
+		p[c] = buf_ok(&col[c]) ? col[c].p : NULL;
+	}
+	p[NCOL] = arena_sprintf(a, "%ld", s->app->cfg.webhooks_disable_after_hours);
+	const char *sql =
+	    "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::int[], $5::int[], $6::text[],"
+	    "   $7::text[], $8::bigint[], $9::text[], $10::bool[])"
+	    "   AS r(id, status, next_ms, code, latency, response, error, started_ms, result, ok)),"
+	    " d AS (UPDATE webhook_deliveries w SET status = r.status,"
+	    "   next_attempt_at = CASE WHEN r.status = 'pending' THEN to_timestamp(r.next_ms / 1000.0) ELSE w.next_attempt_at END,"
+	    "   last_status_code = r.code, last_latency_ms = r.latency, last_response = r.response,"
+	    "   last_error = r.error, updated_at = now(),"
+	    "   finished_at = CASE WHEN r.status <> 'pending' THEN now() END"
+	    "   FROM r WHERE w.id = ANY ($1::bigint[]) AND w.id = r.id AND w.status = 'pending'"
+	    "   RETURNING w.id, w.tenant_id, w.attempts, w.endpoint_id),"
+	    " t AS (INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, started_at, result, status_code,"
+	    "   latency_ms, response, error) SELECT d.tenant_id, d.id, d.attempts, to_timestamp(r.started_ms / 1000.0),"
+	    "   r.result, r.code, r.latency, r.response, r.error FROM d JOIN r ON r.id = d.id),"
+	    /* One success in the batch ends an endpoint's failure run. */
+	    " x AS (SELECT d.endpoint_id, bool_or(r.ok) AS any_ok FROM d JOIN r ON r.id = d.id GROUP BY 1)"
+	    " UPDATE webhook_endpoints e SET failing_since = CASE WHEN x.any_ok THEN NULL"
+	    "   ELSE coalesce(e.failing_since, now()) END"
+	    " FROM x WHERE e.id = x.endpoint_id AND (e.failing_since IS NOT NULL OR NOT x.any_ok)"
+	    " RETURNING e.id, NOT x.any_ok AND e.failing_since <= now() - make_interval(hours => $11::int)";
+	PGresult *r = NULL;
+	for (int c = 0; c < NCOL && p[0]; c++)
+		if (p[c] == NULL)
+			p[0] = NULL;
+	if (p[0])
+		r = db_exec(s->app->db, a, sql, NCOL + 1, p);
+	if (r == NULL) {
+		/* The lease brings them back: sent again later, at least once. */
+		log_err("recording %d attempts failed: %s", s->nbatch, db_error(s->app->db));
+		s->db_down = true;
+	}
+	for (int i = 0; i < s->nbatch; i++)
+		if (s->batch[i].disable)
+			disable_endpoint(s, s->batch[i].endpoint_id, s->batch[i].disable);
+	for (int i = 0; r && i < PQntuples(r); i++) {
+		if (strcmp(db_val(r, i, 1), "t") != 0)
+			continue;
+		disable_endpoint(s, atoll(db_val(r, i, 0)),
+				 arena_sprintf(a, "failing for more than %ld hours", s->app->cfg.webhooks_disable_after_hours));
+	}
+	s->nbatch = 0;
+}
+
+/* A finished attempt: decides what becomes of the delivery and queues the
+ * record for flush(). */
 static void on_done(struct httpout_req *req, void *arg)
 {
 	struct state *s = arg;
 	struct flight *f = req->user;
-	struct arena *a = s->scratch;
 	inflight_drop(s, f->endpoint_id);
 	s->sent++;
+	if (s->nbatch >= s->batch_cap)
+		flush(s);
+	struct outcome *o = &s->batch[s->nbatch++];
+	memset(o, 0, sizeof *o);
 	int64_t now = now_ms();
-	bool ok = req->result == HTTPOUT_ANSWERED && req->status >= 200 && req->status < 300;
-	const char *disable = NULL;
-	char why[200] = "";
-	const char *status = "pending";
-	int64_t next = 0;
-	if (ok) {
-		status = "done";
+	o->id = f->id;
+	o->endpoint_id = f->endpoint_id;
+	o->ok = req->result == HTTPOUT_ANSWERED && req->status >= 200 && req->status < 300;
+	o->status = "pending";
+	o->next_ms = now;
+	o->code = req->result == HTTPOUT_ANSWERED ? req->status : 0;
+	o->latency_ms = req->latency_ms;
+	o->started_ms = f->started_ms;
+	o->result = attempt_result(req);
+	o->response = req->head_len ? text_clean(s->scratch, req->head, req->head_len) : NULL;
+	if (o->ok) {
+		o->status = "done";
 		s->succeeded++;
 	} else {
 		s->failed++;
 		if (req->result == HTTPOUT_ANSWERED)
-			snprintf(why, sizeof why, "answered %d", req->status);
+			snprintf(o->error, sizeof o->error, "answered %d", req->status);
 		else
-			snprintf(why, sizeof why, "%s", req->error);
+			snprintf(o->error, sizeof o->error, "%s", req->error);
 		if (req->result == HTTPOUT_ANSWERED && req->status == 410) {
-			disable = "answered 410 Gone";
-			status = "dead";
+			o->disable = "answered 410 Gone";
+			o->status = "dead";
 		} else if (!httpout_temporary(req->result) && req->result != HTTPOUT_ANSWERED) {
 			/* A refused or malformed target: permanent, not a retry loop. */
-			disable = why;
-			status = "dead";
+			o->disable = arena_strdup(s->scratch, o->error);
+			o->status = "dead";
 		} else {
-			next = webhook_next_attempt_ms(f->attempt, now, f->give_up_ms, jitter());
+			int64_t next = webhook_next_attempt_ms(f->attempt, now, f->give_up_ms, jitter());
 			if (next < 0)
-				status = "dead";
+				o->status = "dead";
+			else
+				o->next_ms = next;
 		}
 	}
-	char id[24], next_s[24], code[16], lat[16], started[24], disable_h[24], okflag[8];
-	snprintf(id, sizeof id, "%lld", f->id);
-	snprintf(next_s, sizeof next_s, "%lld", (long long)(next > 0 ? next : now));
-	snprintf(code, sizeof code, "%d", req->status);
-	snprintf(lat, sizeof lat, "%ld", req->latency_ms);
-	snprintf(started, sizeof started, "%lld", (long long)f->started_ms);
-	snprintf(disable_h, sizeof disable_h, "%ld", s->app->cfg.webhooks_disable_after_hours);
-	snprintf(okflag, sizeof okflag, "%s", ok ? "true" : "false");
-	const char *head = req->head_len ? text_clean(a, req->head, req->head_len) : NULL;
-	const char *sql =
-	    "WITH d AS (UPDATE webhook_deliveries SET status = $2,"
-	    "   next_attempt_at = CASE WHEN $2 = 'pending' THEN to_timestamp($3::bigint / 1000.0) ELSE next_attempt_at END,"
-	    "   last_status_code = nullif($4::int, 0), last_latency_ms = $5::int,"
-	    "   last_response = $6, last_error = nullif($7, ''), updated_at = now(),"
-	    "   finished_at = CASE WHEN $2 <> 'pending' THEN now() END"
-	    "   WHERE id = $1::bigint AND status = 'pending' RETURNING tenant_id, attempts, endpoint_id),"
-	    " t AS (INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, started_at, result, status_code,"
-	    "   latency_ms, response, error) SELECT tenant_id, $1::bigint, attempts, to_timestamp($8::bigint / 1000.0),"
-	    "   $9, nullif($4::int, 0), $5::int, $6, nullif($7, '') FROM d)"
-	    " UPDATE webhook_endpoints e SET failing_since = CASE WHEN $10::bool THEN NULL"
-	    "   ELSE coalesce(e.failing_since, now()) END"
-	    " FROM d WHERE e.id = d.endpoint_id AND (e.failing_since IS NOT NULL OR NOT $10::bool)"
-	    " RETURNING e.failing_since <= now() - make_interval(hours => $11::int)";
-	const char *p[] = {id, status, next_s, code, lat, head, why, started,
-			   attempt_result(req), okflag, disable_h};
-	PGresult *r = db_exec(s->app->db, a, sql, 11, p);
-	if (r == NULL) {
-		/* The lease brings it back: sent again later, at least once. */
-		log_err("delivery %lld: recording the attempt failed: %s", f->id, db_error(s->app->db));
-		s->db_down = true;
-	} else if (disable == NULL && !ok && PQntuples(r) == 1 && !strcmp(db_val(r, 0, 0), "t")) {
-		snprintf(why, sizeof why, "failing for more than %ld hours", s->app->cfg.webhooks_disable_after_hours);
-		disable = why;
-	}
-	if (disable)
-		disable_endpoint(s, f->endpoint_id, disable);
-	log_debug("delivery %lld attempt %d: %s %d in %ld ms -> %s", f->id, f->attempt, attempt_result(req),
-		  req->status, req->latency_ms, status);
+	log_debug("delivery %lld attempt %d: %s %d in %ld ms -> %s", f->id, f->attempt, o->result, req->status,
+		  req->latency_ms, o->status);
 	flight_free(f);
 }
 
@@ -548,14 +630,16 @@ static int claim(struct state *s)
 	    "   ORDER BY next_attempt_at LIMIT 5000),"
 	    " fair AS (SELECT id, next_attempt_at FROM (SELECT id, next_attempt_at, row_number() OVER"
 	    "   (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS rn FROM due) x WHERE rn <= $3::int),"
-	    " pick AS (SELECT d.id FROM webhook_deliveries d JOIN fair USING (id)"
-	    "   WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
-	    "   ORDER BY fair.next_attempt_at LIMIT $1::int FOR UPDATE OF d SKIP LOCKED)"
+	    /* Lookups by id arrays keep the plan on the primary key whatever the
+	     * statistics say (right after a fan-out they know nothing yet). */
+	    " pick AS (SELECT d.id FROM webhook_deliveries d"
+	    "   WHERE d.id = ANY (ARRAY(SELECT id FROM fair ORDER BY next_attempt_at LIMIT $1::int))"
+	    "   AND d.status = 'pending' AND d.next_attempt_at <= now() FOR UPDATE SKIP LOCKED)"
 	    " UPDATE webhook_deliveries d SET attempts = d.attempts + 1,"
 	    "   next_attempt_at = now() + make_interval(secs => $4::int),"
 	    "   give_up_at = coalesce(d.give_up_at, now() + make_interval(hours => $5::int)), updated_at = now()"
-	    " FROM pick, webhook_endpoints e, webhook_events v"
-	    " WHERE d.id = pick.id AND e.id = d.endpoint_id AND v.event_id = d.event_id"
+	    " FROM webhook_endpoints e, webhook_events v"
+	    " WHERE d.id = ANY (ARRAY(SELECT id FROM pick)) AND e.id = d.endpoint_id AND v.event_id = d.event_id"
 	    " RETURNING d.id, d.tenant_id, d.endpoint_id, d.event_id, d.attempts,"
 	    "   (extract(epoch FROM d.give_up_at) * 1000)::bigint, e.url, e.secret_enc,"
 	    "   CASE WHEN e.prev_secret_until > now() THEN e.prev_secret_enc END, e.enabled, v.payload";
@@ -672,9 +756,12 @@ int job_webhooks(struct app *app, struct arena *a, int argc, char **argv)
 	 * lets one job record hundreds of attempts a second. */
 	db_exec(app->db, a, "SET synchronous_commit = off", 0, NULL);
 	s.scratch = arena_new(65536);
+	s.batch_cap = (int)app->cfg.webhooks_max_parallel + 16;
+	s.batch = calloc((size_t)s.batch_cap, sizeof *s.batch);
 	s.out = httpout_new(app->cfg.outbound_allow_private, (int)app->cfg.webhooks_max_parallel,
 			    app->cfg.outbound_timeout_s * 1000, on_done, &s);
-	if (s.scratch == NULL || s.out == NULL) {
+	if (s.scratch == NULL || s.out == NULL || s.batch == NULL) {
+		free(s.batch);
 		arena_free(s.scratch);
 		httpout_free(s.out);
 		return EX_OSERR;
@@ -712,8 +799,10 @@ int job_webhooks(struct app *app, struct arena *a, int argc, char **argv)
 			/* Nothing due: look again in a while, not on every turn. */
 			next_claim = started > 0 ? now : now + 500;
 		}
+		flush(&s);
 		arena_reset(s.scratch);
 		int running = httpout_poll(s.out, started > 0 || got > 0 ? 5 : 50);
+		flush(&s);
 		arena_reset(s.scratch);
 		if (s.db_down && rc == EX_OK) {
 			rc = EX_TEMPFAIL;
@@ -721,15 +810,21 @@ int job_webhooks(struct app *app, struct arena *a, int argc, char **argv)
 		}
 		if (s.o.once && !stopping && got == 0 && started <= 0 && running == 0) {
 			/* Idle: but a delivery may have become due meanwhile. */
-			if (claim(&s) == 0 && httpout_poll(s.out, 0) == 0)
+			int more = claim(&s);
+			flush(&s);
+			if (more == 0 && httpout_poll(s.out, 0) == 0)
 				stopping = true;
+			flush(&s);
 		}
-		if (stopping && running == 0 && httpout_poll(s.out, 0) == 0)
+		if (stopping && running == 0 && httpout_poll(s.out, 0) == 0) {
+			flush(&s);
 			break;
+		}
 	}
 out:
 	log_info("sent %ld (%ld ok, %ld failed)", s.sent, s.succeeded, s.failed);
 	httpout_free(s.out);
 	arena_free(s.scratch);
+	free(s.batch);
 	return rc;
 }
