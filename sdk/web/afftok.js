@@ -340,8 +340,9 @@ function attempt(item) {
 	}
 }
 
-/* Sends every queued report that is due; also run at each page load. */
-function flush() {
+/* Sends every queued report that is due; at a page load (all) every one,
+ * since a new page is the natural moment to try again. */
+function flush(all) {
 	timer = null;
 	if (!endpoint()) {
 		return;
@@ -351,7 +352,7 @@ function flush() {
 	}
 	var q = queue();
 	for (var i = 0; i < q.length; i++) {
-		if (!inflight[q[i].k] && q[i].t <= now()) {
+		if (!inflight[q[i].k] && (all === true || q[i].t <= now())) {
 			attempt(q[i]);
 		}
 	}
@@ -462,7 +463,7 @@ function init(o) {
 		cfg.days = 30;
 	}
 	capture();
-	flush();
+	flush(true);
 	return api;
 }
 
@@ -482,7 +483,9 @@ window.AffTok = api;
 init(readTag());
 
 if (window.addEventListener) {
-	window.addEventListener('online', flush);
+	window.addEventListener('online', function () {
+		flush(true);
+	});
 	/* Leaving the page: what waits goes out as beacons, and stays queued
 	 * until an image request confirms it on a later page. */
 	window.addEventListener('pagehide', function () {

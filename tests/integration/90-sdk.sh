@@ -17,6 +17,14 @@ etag=$(hdr ETag)
 req GET /sdk/afftok.js -H "If-None-Match: $etag"
 eq "SDK revalidates with 304" 304 "$STATUS"
 
+# The SDK's own rules without a browser (fake window, clock and network):
+# the source, the minified copy served above and the sed fallback minifier.
+sedmin=$(mktemp)
+sed -f "$top/sdk/web/minify.sed" "$top/sdk/web/afftok.js" >"$sedmin"
+node "$top/tests/integration/sdk-unit.js" "$top/sdk/web/afftok.js" "$BUILD/sdk/web/afftok.min.js" "$sedmin" ||
+	ANY_FAIL=1
+rm -f "$sedmin"
+
 # The pixel takes the SDK's beacon (POST, form body) as well as its image.
 req POST /pixel -d "click_id=nosuchclick&transaction_id=x"
 eq "beacon POST /pixel answers the GIF" "200 image/gif" "$STATUS $(hdr Content-Type)"
