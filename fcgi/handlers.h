@@ -14,6 +14,7 @@ extern const struct route_param admin_rotate_params[];
 extern const struct route_param admin_sign_params[];
 int h_admin_tenants(struct req *q, struct resp *r);
 int h_admin_advertisers(struct req *q, struct resp *r);
+int h_admin_postback_secret(struct req *q, struct resp *r);
 int h_admin_affiliates(struct req *q, struct resp *r);
 int h_admin_offers(struct req *q, struct resp *r);
 int h_admin_links(struct req *q, struct resp *r);

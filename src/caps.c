@@ -16,6 +16,7 @@
 #include "db.h"
 #include "kv.h"
 #include "log.h"
+#include "shm.h"
 #include "util.h"
 
 #define SLOTS 256
@@ -31,6 +32,7 @@ struct slot {
 	long long inflight;       /* sent, answer not yet applied */
 	long long conv_daily, conv_total;
 	int64_t last_ms;          /* last click */
+	int64_t conv_ms;          /* last read of the conversion counts (0 = never) */
 };
 
 struct caps {
@@ -41,8 +43,24 @@ struct caps {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stop;
-	int64_t last_conv_ms;
+	struct shm *shm; /* host-wide "conversion cap reached" flags; NULL in tests */
 };
+
+/* Conversions are counted by the postback path, so a worker learns that a
+ * conversion cap is full from its thread's reads; the first worker to learn
+ * it tells the others of the host through a flag in shared memory (value:
+ * the day for a daily cap, 1 for a total cap, 0 = not reached). */
+static uint64_t conv_key(long long offer, int kind)
+{
+	return shm_hash(&offer, sizeof offer, 0x636f6e76ull + (uint64_t)kind);
+}
+
+static bool conv_flag(struct shm *s, long long offer, int kind, uint32_t want, int64_t now_ms)
+{
+	uint32_t v;
+	return s && shm_sticky_get(s, conv_key(offer, kind), (uint32_t)(now_ms / 1000), UINT32_MAX / 2, &v) &&
+	       v == want;
+}
 
 static int utc_day(int64_t ms)
 {
@@ -106,9 +124,11 @@ bool caps_admit(struct caps *c, long long tenant_id, long long offer_id, const s
 		ok = false, *which = "daily_clicks";
 	else if (l->total_clicks > 0 && s->total + mine >= l->total_clicks)
 		ok = false, *which = "total_clicks";
-	else if (l->daily_conversions > 0 && s->conv_daily >= l->daily_conversions)
+	else if (l->daily_conversions > 0 && (s->conv_daily >= l->daily_conversions ||
+						      (s->conv_ms == 0 && conv_flag(c->shm, offer_id, 1, (uint32_t)today, now_ms))))
 		ok = false, *which = "daily_conversions";
-	else if (l->total_conversions > 0 && s->conv_total >= l->total_conversions)
+	else if (l->total_conversions > 0 && (s->conv_total >= l->total_conversions ||
+						      (s->conv_ms == 0 && conv_flag(c->shm, offer_id, 2, 1, now_ms))))
 		ok = false, *which = "total_conversions";
 	else if (l->daily_clicks > 0 || l->total_clicks > 0)
 		s->pending++;
@@ -206,7 +226,8 @@ int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int
 				emit(db, a, w, "total_clicks", w->lim.total_clicks, total, false);
 		}
 		long long cd = -1, ct = -1;
-		if (read_conversions && (w->lim.daily_conversions > 0 || w->lim.total_conversions > 0)) {
+		if ((read_conversions || now_ms - w->conv_ms >= CONV_EVERY_MS) &&
+		    (w->lim.daily_conversions > 0 || w->lim.total_conversions > 0)) {
 			char offer[24], tenant[24];
 			snprintf(offer, sizeof offer, "%lld", w->offer_id);
 			snprintf(tenant, sizeof tenant, "%lld", w->tenant_id);
@@ -217,10 +238,18 @@ int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int
 			if (res) {
 				cd = atoll(db_val(res, 0, 0));
 				ct = atoll(db_val(res, 0, 1));
-				if (w->lim.daily_conversions > 0 && cd >= w->lim.daily_conversions)
+				bool dfull = w->lim.daily_conversions > 0 && cd >= w->lim.daily_conversions;
+				bool tfull = w->lim.total_conversions > 0 && ct >= w->lim.total_conversions;
+				if (dfull)
 					emit(db, a, w, "daily_conversions", w->lim.daily_conversions, cd, true);
-				if (w->lim.total_conversions > 0 && ct >= w->lim.total_conversions)
+				if (tfull)
 					emit(db, a, w, "total_conversions", w->lim.total_conversions, ct, false);
+				if (c->shm) {
+					/* Also clears a flag when the cap was raised. */
+					uint32_t now_s = (uint32_t)(now_ms / 1000);
+					shm_sticky_put(c->shm, conv_key(w->offer_id, 1), now_s, dfull ? (uint32_t)w->day : 0);
+					shm_sticky_put(c->shm, conv_key(w->offer_id, 2), now_s, tfull ? 1 : 0);
+				}
 			}
 		}
 		pthread_mutex_lock(&c->mu);
@@ -235,6 +264,7 @@ int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int
 			if (cd >= 0) {
 				s->conv_daily = cd;
 				s->conv_total = ct;
+				s->conv_ms = now_ms;
 			}
 		}
 		pthread_mutex_unlock(&c->mu);
@@ -250,15 +280,12 @@ static void *syncer(void *arg)
 	struct kv_opts ko = {
 		.host = cfg->redis_host, .port = (int)cfg->redis_port, .socket = cfg->redis_socket,
 		.password = cfg->redis_password, .connect_timeout_ms = 300, .command_timeout_ms = 300,
+		.sentinels = cfg->redis_sentinels, .sentinel_master = cfg->redis_sentinel_master,
 	};
 	struct kv *kv = kv_new(&ko);
 	struct arena *a = arena_new(8192);
 	while (!atomic_load(&c->stop) && a && db && kv) {
-		int64_t now = now_ms();
-		bool conv = now - c->last_conv_ms >= CONV_EVERY_MS;
-		if (conv)
-			c->last_conv_ms = now;
-		caps_sync(c, kv, db, a, now, conv);
+		caps_sync(c, kv, db, a, now_ms(), false);
 		arena_reset(a);
 		usleep((useconds_t)cfg->click_cap_sync_ms * 1000);
 	}
@@ -274,6 +301,7 @@ struct caps *caps_new(struct app *app, bool start_thread)
 	if (c == NULL)
 		return NULL;
 	c->app = app;
+	c->shm = app ? shm_shared_state(&app->cfg) : NULL;
 	pthread_mutex_init(&c->mu, NULL);
 	if (start_thread) {
 		if (pthread_create(&c->thread, NULL, syncer, c) == 0)

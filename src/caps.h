@@ -5,7 +5,9 @@
  * a capped offer in memory; a thread of the worker adds them to Redis
  * (INCRBY afftok:cap:<offer>:clicks:<YYYYMMDD> and ...:total) every
  * click.cap_sync_ms (100 ms) and reads back the totals of all workers and
- * hosts, and reads the offer's conversion counts from PostgreSQL every 2 s.
+ * hosts, and reads the offer's conversion counts from PostgreSQL every 2 s
+ * (at once for an offer new to the worker); a full conversion cap is also
+ * flagged in the host's shared memory (src/shm.h) for the other workers.
  * A click is admitted while (last total seen + not yet synced clicks) is
  * under the cap. So the overshoot is what other workers admit between two
  * syncs: at most about cap_sync_ms of the offer's traffic (measured in
@@ -42,7 +44,8 @@ static inline bool caps_any(const struct cap_limits *l)
  * false (and *which = "daily_clicks" ...) when one is reached. */
 bool caps_admit(struct caps *c, long long tenant_id, long long offer_id, const struct cap_limits *l,
 		int64_t now_ms, const char **which);
-/* One sync round (what the thread does every cap_sync_ms). Returns 0, or
+/* One sync round (what the thread does every cap_sync_ms); conversion
+ * counts are read when due, or always with read_conversions. Returns 0, or
  * -1 when Redis failed (the counts are kept for the next round). */
 int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int64_t now_ms, bool read_conversions);
 /* The worker's instance, started on first use. NULL on allocation failure. */

@@ -288,6 +288,38 @@ for _id, f in json.load(sys.stdin):
         print(d['cap'], d['limit'])")"
 echo "overshoot: $over clicks over a cap of $CAP at $rate clicks/s" >"$RUN/cap-overshoot.txt"
 
+# ---- a daily conversion cap: reached, the next clicks go to the fallback ----
+offer_new convcap "$ADV" '"caps":{"daily_conversions":1}'
+OCC=$OFFER CCC=$CODE
+settle
+where "$CCC" 73.7.7.1
+eq "conversion cap: before any conversion, to the offer" offer "$W"
+CID=$(hdr X-Click-Id)
+ingest
+ADMINKEY=${K#X-API-Key: }
+req GET "/postback?click_id=$CID&transaction_id=cc1&api_key=$ADMINKEY"
+eq "conversion cap: the conversion is recorded" recorded "$(json 'd["status"]')"
+sleep 3 # workers read conversion counts every 2 s
+where "$CCC" 73.7.7.2
+eq "conversion cap reached: the next click goes to the fallback" fallback "$W"
+CID2=$(hdr X-Click-Id)
+ingest
+eq "conversion cap: that click is recorded as cap_reached" "f|cap_reached" \
+	"$(sql "SELECT billable, reason FROM clicks WHERE click_id = '$CID2'")"
+eq "conversion cap: one cap.reached event (daily_conversions)" "daily_conversions 1" \
+	"$(sql "SELECT data->>'cap', count(*) FROM event_outbox WHERE type = 'cap.reached' AND data->>'offer_id' = '$OCC' GROUP BY 1" | tr '|' ' ')"
+
+# ---- a route on one link wins over the offer's route ----
+a POST /admin/links -d "{\"offer_id\":$OR,\"affiliate_id\":$AFF}"
+LR2=$(json 'd["id"]') CR2=$(json 'd["code"]')
+a POST /admin/routes -d "{\"link_id\":$LR2,\"destinations\":[{\"name\":\"L\",\"url\":\"http://127.0.0.1/offer/linkroute\",\"weight\":1}]}"
+eq "link route: 201" 201 "$STATUS"
+settle
+req GET "/c/$CR2" -H "X-Forwarded-For: $DE"
+contains "link route: the link's own route decides" /offer/linkroute "$(hdr Location)"
+req GET "/c/$CR" -H "X-Forwarded-For: $DE"
+contains "link route: the offer's other link keeps the offer route" /offer/de "$(hdr Location)"
+
 # ---- activity rule: a burst from one address ----
 # The test stack runs with the rule off (most tests click from 127.0.0.1);
 # restart the pool with it on, then as it was.
