@@ -42,6 +42,11 @@ int h_admin_advertisers(struct req *q, struct resp *r)
 	return resource_handle(q, r, &res_advertisers);
 }
 
+int h_admin_postback_secret(struct req *q, struct resp *r)
+{
+	return admin_postback_secret(q, r);
+}
+
 int h_admin_affiliates(struct req *q, struct resp *r)
 {
 	return resource_handle(q, r, &res_affiliates);

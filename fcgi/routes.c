@@ -26,11 +26,11 @@ const struct route routes[] = {
 	/* No R_DB: a cached link is answered with PostgreSQL down. */
 	{"/c/*", HTTP_GET, R_ANYPARAM, 0, NULL, h_click},
 	{"/admin/health", HTTP_GET, 0, ADMIN, NULL, h_admin_health},
-	{"/postback", HTTP_GET | HTTP_POST, R_DB | R_TENANT | R_ANYPARAM,
+	{"/postback", HTTP_GET | HTTP_POST, R_DB | R_TENANT | R_ANYPARAM | R_RL_POSTBACK,
 	 SCOPE_BIT(SCOPE_ADMIN) | SCOPE_BIT(SCOPE_ADVERTISER), NULL, h_postback},
 	/* POST: the Web SDK's navigator.sendBeacon (form body, same parameters). */
 	{"/pixel", HTTP_GET | HTTP_POST, R_ANYPARAM, 0, NULL, h_pixel},
-	{"/admin/postbacks", HTTP_GET, R_DB | R_TENANT, ADMIN, admin_postbacks_params, h_admin_postbacks},
+	{"/admin/postbacks", HTTP_GET, R_DB | R_TENANT | R_RL_ADMIN, ADMIN, admin_postbacks_params, h_admin_postbacks},
 	/* Core admin collections (h-admin-core.c). Reads may be open to the
 	 * advertiser/affiliate a row belongs to; writes are the tenant admin's;
 	 * tenants are the operator's. Entries are tried in order, so the GET
@@ -41,6 +41,7 @@ const struct route routes[] = {
 	{"/admin/advertisers", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_advertisers},
 	{"/admin/advertisers/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | ADV, NULL, h_admin_advertisers},
 	{"/admin/advertisers/*", HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_advertisers},
+	{"/admin/advertisers/*/postback-secret", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_postback_secret},
 	{"/admin/affiliates", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, admin_list_params, h_admin_affiliates},
 	{"/admin/affiliates", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_affiliates},
 	{"/admin/affiliates/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, NULL, h_admin_affiliates},
@@ -73,34 +74,8 @@ const struct route routes[] = {
 	{"/admin/webhooks/*/replay", HTTP_POST, R_DB | R_TENANT | R_RL_ADMIN, TADMIN, webhook_replay_params, h_admin_webhook_replay},
 	/* Stats and raw records (h-stats.c): every tenant key, each scoped to
 	 * what it may see (src/stats.h). */
-	{"/api/stats", HTTP_GET, R_DB, TADMIN | ADV | AFF, stats_params, h_stats},
-	{"/api/clicks/*", HTTP_GET, R_DB, TADMIN | ADV | AFF, NULL, h_click_get},
-	{"/api/conversions", HTTP_GET, R_DB, TADMIN | ADV | AFF, conversions_params, h_conversions_list},
-	/* Core admin collections (h-admin-core.c). Reads may be open to the
-	 * advertiser/affiliate a row belongs to; writes are the tenant admin's;
-	 * tenants are the operator's. Entries are tried in order, so the GET
-	 * entry of a path comes before its write entry. */
-	{"/admin/tenants", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, OPERATOR, admin_list_params, h_admin_tenants},
-	{"/admin/tenants/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, OPERATOR, NULL, h_admin_tenants},
-	{"/admin/advertisers", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | ADV, admin_list_params, h_admin_advertisers},
-	{"/admin/advertisers", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_advertisers},
-	{"/admin/advertisers/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | ADV, NULL, h_admin_advertisers},
-	{"/admin/advertisers/*", HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_advertisers},
-	{"/admin/affiliates", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, admin_list_params, h_admin_affiliates},
-	{"/admin/affiliates", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_affiliates},
-	{"/admin/affiliates/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, NULL, h_admin_affiliates},
-	{"/admin/affiliates/*", HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_affiliates},
-	{"/admin/offers", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | ADV, admin_list_params, h_admin_offers},
-	{"/admin/offers", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_offers},
-	{"/admin/offers/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | ADV, NULL, h_admin_offers},
-	{"/admin/offers/*", HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_offers},
-	{"/admin/links", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, admin_list_params, h_admin_links},
-	{"/admin/links", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_links},
-	{"/admin/links/*", HTTP_GET, R_DB | R_RL_ADMIN, TADMIN | AFF, NULL, h_admin_links},
-	{"/admin/links/*", HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_links},
-	{"/admin/links/*/sign", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN | AFF, admin_sign_params, h_admin_link_sign},
-	{"/admin/api-keys", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_list_params, h_admin_api_keys},
-	{"/admin/api-keys/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_api_keys},
-	{"/admin/api-keys/*/rotate", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_rotate_params, h_admin_api_key_rotate},
+	{"/api/stats", HTTP_GET, R_DB | R_RL_STATS, TADMIN | ADV | AFF, stats_params, h_stats},
+	{"/api/clicks/*", HTTP_GET, R_DB | R_RL_STATS, TADMIN | ADV | AFF, NULL, h_click_get},
+	{"/api/conversions", HTTP_GET, R_DB | R_RL_STATS, TADMIN | ADV | AFF, conversions_params, h_conversions_list},
 	{NULL, 0, 0, 0, NULL, NULL},
 };

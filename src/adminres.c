@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "db.h"
 #include "keystore.h"
+#include "secret.h"
 #include "linkcache.h"
 #include "sign.h"
 #include "tenantdb.h"
@@ -443,4 +444,47 @@ static int link_sign_scoped(struct req *q, struct resp *r)
 int admin_link_sign(struct req *q, struct resp *r)
 {
 	return scoped(q, r, link_sign_scoped, false);
+}
+
+/* ---- advertiser postback secrets ---- */
+
+static int postback_secret_scoped(struct req *q, struct resp *r)
+{
+	struct app *app = q->app;
+	const char *id = q->args[0];
+	if (!resource_id_valid(id)) {
+		resp_error(q, r, 404, "NOT_FOUND", "no such advertiser");
+		return 0;
+	}
+	/* 32 random bytes as 64 hex characters; the advertiser uses the text
+	 * as its HMAC key, and we keep it only encrypted under the master key. */
+	unsigned char raw[32];
+	char secret[65];
+	rand_bytes(raw, sizeof raw);
+	hex_encode(raw, sizeof raw, secret);
+	char *enc = secret_encrypt(&app->mk, q->arena, (const unsigned char *)secret, 64);
+	if (enc == NULL)
+		return -1;
+	PGresult *pr = db_execp(app->db, q->arena,
+		"UPDATE advertisers SET postback_secret_enc = $1, updated_at = now() "
+		"WHERE id = $2 AND tenant_id = $3 AND status <> 'archived' RETURNING require_signature",
+		enc, id, lld(q->arena, q->auth.tenant_id));
+	if (pr == NULL)
+		return -1;
+	if (PQntuples(pr) != 1) {
+		resp_error(q, r, 404, "NOT_FOUND", "no such advertiser");
+		return 0;
+	}
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "advertiser_id", json_object_new_int64(atoll(id)));
+	json_object_object_add(o, "postback_secret", json_object_new_string(secret));
+	json_object_object_add(o, "require_signature", json_object_new_boolean(db_val(pr, 0, 0)[0] == 't'));
+	memset(secret, 0, sizeof secret);
+	resp_json(q, r, 201, o);
+	return 0;
+}
+
+int admin_postback_secret(struct req *q, struct resp *r)
+{
+	return scoped(q, r, postback_secret_scoped, false);
 }

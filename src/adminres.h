@@ -26,6 +26,10 @@ int admin_key_create(struct req *q, struct resp *r);
 int admin_key_rotate(struct req *q, struct resp *r);
 /* DELETE /admin/api-keys/<id>: revoked now (every worker within AUTH_CACHE_MS). */
 int admin_key_revoke(struct req *q, struct resp *r);
+/* POST /admin/advertisers/<id>/postback-secret: a new secret for the
+ * advertiser's X-AffTok-Signature, shown once, stored encrypted; replaces
+ * the previous one at once. 201 {"advertiser_id","postback_secret",...}. */
+int admin_postback_secret(struct req *q, struct resp *r);
 /* POST /admin/links/<id>/sign?ttl=: {"url","token","expires_at"}. */
 int admin_link_sign(struct req *q, struct resp *r);
 

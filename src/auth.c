@@ -44,6 +44,8 @@ enum auth_result auth_check(struct app *app, struct arena *a, const char *key, s
 	PGresult *res = db_execp(app->db, a,
 		"UPDATE api_keys SET last_used_at = now() "
 		"WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
+		/* a suspended or archived tenant's keys stop working */
+		"AND (tenant_id IS NULL OR tenant_id IN (SELECT id FROM tenants WHERE status = 'active')) "
 		"RETURNING id, scope, tenant_id, advertiser_id, affiliate_id, rate_limit_per_min", hash);
 	if (res == NULL)
 		return AUTH_UNAVAILABLE;

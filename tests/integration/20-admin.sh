@@ -248,4 +248,25 @@ a POST /admin/advertisers -d '{"name":"Ünïcødé ✓"}'
 eq "unicode names are fine" "Ünïcødé ✓" "$(json 'd["name"]')"
 a POST /admin/advertisers -d '{"name":"'"$(head -c 200 /dev/zero | tr '\0' z)"'"}'
 eq "a 200-character name is accepted" 201 "$STATUS"
+
+# ---- advertiser postback secret: shown once, stored encrypted ----
+a POST "/admin/advertisers/$ADV/postback-secret"
+eq "postback secret issued: 201" 201 "$STATUS"
+PBS=$(json 'd["postback_secret"]')
+check "postback secret is 64 hex characters" python3 -c "import re,sys; sys.exit(not re.match(r'^[0-9a-f]{64}$', '$PBS'))"
+check "stored encrypted, not in clear" test "$(sql "SELECT postback_secret_enc LIKE '%$PBS%' FROM advertisers WHERE id = $ADV")" = f
+a GET "/admin/advertisers/$ADV"
+check "the advertiser never shows its secret" test -z "$(printf '%s' "$BODY" | grep -F "$PBS")"
+a POST "/admin/advertisers/99999999/postback-secret"
+eq "postback secret of a missing advertiser: 404" 404 "$STATUS"
+
+# ---- a suspended tenant's keys stop working; back active, they work ----
+req PATCH "/admin/tenants/$TID" -H "$OP" -H "$J" -d '{"status":"suspended"}'
+eq "operator suspends the tenant" suspended "$(json 'd["status"]')"
+sleep 2.2 # the workers' key cache
+a GET /admin/advertisers
+eq "a suspended tenant's admin key: 401" 401 "$STATUS"
+req PATCH "/admin/tenants/$TID" -H "$OP" -H "$J" -d '{"status":"active"}'
+a GET /admin/advertisers
+eq "reactivated tenant's key works again" 200 "$STATUS"
 done_testing

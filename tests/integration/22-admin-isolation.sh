@@ -264,6 +264,9 @@ contains "RLS: a tenant cannot move its row to another tenant" "row-level securi
 	"$(as_tenant "$A_TID" "UPDATE affiliates SET tenant_id = $B_TID WHERE id = $A_AFF")"
 
 # ---- 3. a database dump holds no plaintext key or secret ----
+req POST "/admin/advertisers/$A_ADV/postback-secret" -H "X-API-Key: $A_ADMIN"
+PBS=$(json 'd["postback_secret"]')
+check "an advertiser postback secret to look for" test -n "$PBS"
 dump=$(mktemp)
 "$(pgbin)/pg_dump" -h "$PGSOCK" -p "$PGPORT" -U postgres --no-owner afftok >"$dump" 2>/dev/null
 check "pg_dump (as a superuser, which RLS does not filter) worked" test -s "$dump"
@@ -273,6 +276,7 @@ for k in "$AFFTOK_OPERATOR_KEY" "$AFFTOK_ADMIN_KEY" "$A_ADMIN" "$B_ADMIN" "$A_AD
 	[ -n "$k" ] && grep -qF "$k" "$dump" && leaks="$leaks ${k:0:10}"
 done
 eq "no API key in the dump" "" "$leaks"
+check "no advertiser postback secret in the dump" test "$(grep -c "$PBS" "$dump")" = 0
 # Every API key the service ever printed looks like aft_<letter>_<36>; only
 # the 10-character prefixes may appear.
 eq "no full-length API key shape in the dump" 0 "$(grep -cE 'aft_[oavf]_[A-Za-z0-9]{36}' "$dump")"
