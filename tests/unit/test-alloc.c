@@ -4,11 +4,17 @@
  * the Nth on failing). Each run must end in success with the right result or
  * in a clean error, never a crash, and must give back every byte it took.
  *
+ * The journal gets the same treatment for write(2): the Nth write fails
+ * (ENOSPC), or writes half its bytes, with ftruncate working or failing too;
+ * what the journal reports as appended is exactly what a reader finds.
+ *
  * Linked with -Wl,--wrap=malloc,... so the calls made by libafftok.a and this
  * file go through the counters below; OpenSSL's allocations are routed here
  * with CRYPTO_set_mem_functions. The asan-unit pass of scripts/test runs this
  * program under AddressSanitizer and LeakSanitizer as well. */
 #include <json-c/json.h>
+#include <dirent.h>
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +27,7 @@
 #include "buf.h"
 #include "config.h"
 #include "http.h"
+#include "journal.h"
 #include "router.h"
 #include "secret.h"
 #include "unit.h"
@@ -100,6 +107,33 @@ char *__wrap_strndup(const char *s, size_t n)
  * slots, freed when the thread ends: bounded, so not a leak, but it would
  * look like one to the counter. Those blocks are kept out of `live`. */
 static void *err_blocks[64];
+
+/* write(2) and ftruncate(2) of libafftok.a: the Nth write fails or is short. */
+ssize_t __real_write(int fd, const void *p, size_t n);
+int __real_ftruncate(int fd, off_t len);
+enum write_fault { WF_ENOSPC, WF_SHORT, WF_SHORT_NOTRUNC };
+static long writes, write_fail_at;
+static enum write_fault write_fault;
+
+ssize_t __wrap_write(int fd, const void *p, size_t n)
+{
+	if (++writes != write_fail_at)
+		return __real_write(fd, p, n);
+	if (write_fault == WF_ENOSPC) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return __real_write(fd, p, n / 2);
+}
+
+int __wrap_ftruncate(int fd, off_t len)
+{
+	if (write_fail_at && writes == write_fail_at && write_fault == WF_SHORT_NOTRUNC) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_ftruncate(fd, len);
+}
 
 static void *ossl_malloc(size_t n, const char *file, int line)
 {
@@ -412,6 +446,95 @@ static bool sc_dispatch(void)
 	return ok;
 }
 
+/* Appends 12 records to a journal in a fresh directory, then reads every
+ * segment back: the records found are exactly those whose append returned
+ * 0, in order, and the loss count is the number of failed appends. */
+static bool appended[12];
+
+static bool sc_journal(void)
+{
+	char dir[] = "/tmp/afftok-test-journal-XXXXXX";
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	memset(appended, 0, sizeof appended);
+	struct journal *j = journal_open(dir, "t-1", "off", 100, 1 << 20);
+	bool ok = j != NULL;
+	int good = 0, lost = 0;
+	for (int i = 0; j && i < 12; i++) {
+		char rec[64];
+		int n = snprintf(rec, sizeof rec, "record %d\tpayload %d", i, i * 7);
+		appended[i] = journal_append(j, rec, (size_t)n) == 0;
+		good += appended[i];
+		lost += !appended[i];
+	}
+	if (j) {
+		struct journal_stats st;
+		journal_get_stats(j, &st);
+		CU_ASSERT_EQUAL(st.records, (uint64_t)good);
+		CU_ASSERT_EQUAL(st.lost, (uint64_t)lost);
+		journal_close(j);
+	}
+	/* Segment names sort by time and sequence within this process. */
+	struct dirent **names;
+	int nn = scandir(dir, &names, NULL, alphasort);
+	CU_ASSERT_FATAL(nn >= 2);
+	int next = 0;
+	for (int k = 0; k < nn; k++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/%s", dir, names[k]->d_name);
+		if (names[k]->d_name[0] != '.') {
+			static unsigned char seg[65536];
+			FILE *f = fopen(path, "rb");
+			CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+			size_t len = fread(seg, 1, sizeof seg, f);
+			fclose(f);
+			struct journal_scan sc;
+			journal_scan_init(&sc, seg, len, true);
+			const unsigned char *rec;
+			size_t n;
+			while (journal_scan_next(&sc, &rec, &n)) {
+				while (next < 12 && !appended[next])
+					next++;
+				char want[64];
+				int wn = snprintf(want, sizeof want, "record %d\tpayload %d", next, next * 7);
+				CU_ASSERT_FATAL(next < 12);
+				CU_ASSERT(n == (size_t)wn && !memcmp(rec, want, n));
+				next++;
+			}
+			unlink(path);
+		}
+		/* scandir allocated these inside libc, past the counters. */
+		__real_free(names[k]);
+	}
+	__real_free(names);
+	while (next < 12 && !appended[next])
+		next++;
+	CU_ASSERT_EQUAL(next, 12); /* every appended record was found */
+	rmdir(dir);
+	return ok && lost == 0;
+}
+
+static void t_journal(void)
+{
+	torture("journal", sc_journal);
+	static const char *fault_names[] = {"ENOSPC", "short write", "short write, ftruncate fails"};
+	for (int f = WF_ENOSPC; f <= WF_SHORT_NOTRUNC; f++) {
+		writes = write_fail_at = 0;
+		CU_ASSERT_TRUE_FATAL(sc_journal());
+		long total = writes;
+		long failures = 0;
+		for (long at = 1; at <= total; at++) {
+			writes = 0;
+			write_fail_at = at;
+			write_fault = (enum write_fault)f;
+			failures += !sc_journal();
+		}
+		write_fail_at = 0;
+		/* Each injected fault costs exactly the one record it hit. */
+		CU_ASSERT_EQUAL(failures, total);
+		printf("journal: %ld writes, each failed in turn (%s)\n", total, fault_names[f]);
+	}
+}
+
 /* ---- cases ---- */
 
 static void t_arena(void) { torture("arena", sc_arena); }
@@ -450,6 +573,7 @@ static const struct unit_case cases[] = {
 	{"router_dispatch and resp_finish under allocation failures", t_dispatch},
 	{"config_load under allocation failures", t_config},
 	{"secret_encrypt/decrypt under allocation failures", t_secret},
+	{"journal under allocation and write failures", t_journal},
 	{NULL, NULL},
 };
 
