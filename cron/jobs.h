@@ -28,6 +28,9 @@ int job_partitions(struct app *app, struct arena *a, int argc, char **argv);
 /* cmd-demo.c */
 int cmd_demo(struct app *app, struct arena *a, int argc, char **argv);
 
+/* cmd-sign.c */
+int cmd_sign(struct app *app, struct arena *a, int argc, char **argv);
+
 /* cmd-admin.c */
 int cmd_migrate(struct app *app, struct arena *a, int argc, char **argv);
 int cmd_bootstrap(struct app *app, struct arena *a, int argc, char **argv);

@@ -19,6 +19,7 @@ const struct job jobs[] = {
 	{"ingest", "load the click journal into PostgreSQL [--once]", job_ingest, JOB_CRON},
 	{"partitions", "create click partitions ahead, drop those past retention", job_partitions, JOB_CRON},
 	{"demo", "create a demo offer and link in a tenant: TENANT_ID BASE_URL", cmd_demo, 0},
+	{"sign", "print a signed token for a link: CODE [--ttl S] [--ts UNIX] [--nonce N]", cmd_sign, 0},
 	{"create-tenant", "create a tenant with an admin key: NAME", cmd_create_tenant, 0},
 	{"webhooks", "fan events out to webhook endpoints and send them [--once] [--loop S]", job_webhooks, JOB_CRON},
 	{"aggregate", "roll clicks and conversions up into stats [--rebuild YYYY-MM-DD]", job_aggregate, JOB_CRON},
