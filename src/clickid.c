@@ -24,7 +24,12 @@ static void mac(const unsigned char key[32], const char *id, char out[6])
 {
 	unsigned char md[32];
 	unsigned int n = sizeof md;
-	HMAC(EVP_sha256(), key, 32, (const unsigned char *)id, 22, md, &n);
+	/* HMAC() allocates and can fail: then md holds stack leftovers, maybe
+	 * the MAC of an earlier id. '!' is no base62 digit, so nothing verifies. */
+	if (HMAC(EVP_sha256(), key, 32, (const unsigned char *)id, 22, md, &n) == NULL) {
+		memset(out, '!', 6);
+		return;
+	}
 	uint64_t v = 0;
 	for (int i = 0; i < 6; i++)
 		v = v << 8 | md[i];

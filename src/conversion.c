@@ -320,8 +320,12 @@ static void sig_hex(const unsigned char *secret, size_t secret_len, const char *
 	memcpy(msg, t, tlen);
 	msg[tlen] = '.';
 	memcpy(msg + tlen + 1, payload, payload_len);
-	HMAC(EVP_sha256(), secret, (int)secret_len, msg, tlen + 1 + payload_len, md, &n);
+	unsigned char *ok = HMAC(EVP_sha256(), secret, (int)secret_len, msg, tlen + 1 + payload_len, md, &n);
 	free(msg);
+	if (ok == NULL) { /* HMAC() allocates; as for malloc above: matches nothing */
+		memset(out, 0, 65);
+		return;
+	}
 	hex_encode(md, 32, out);
 }
 

@@ -84,7 +84,13 @@ void sign_compute(const unsigned char *key, size_t keylen, const char *code, int
 		n = 0; /* cannot happen for parsed parts; an empty MAC input never matches a real one */
 	unsigned char md[32];
 	unsigned int mdlen = sizeof md;
-	HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, (size_t)n, md, &mdlen);
+	/* HMAC() allocates and can fail: then a signature no token carries
+	 * (not hex), rather than whatever md held before. */
+	if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, (size_t)n, md, &mdlen) == NULL) {
+		memset(out, 'x', SIGN_SIG_LEN);
+		out[SIGN_SIG_LEN] = '\0';
+		return;
+	}
 	hex_encode(md, SIGN_SIG_LEN / 2, out);
 }
 

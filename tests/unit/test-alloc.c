@@ -26,10 +26,14 @@
 #include "arena.h"
 #include "buf.h"
 #include "config.h"
+#include "apikey.h"
+#include "clickid.h"
+#include "conversion.h"
 #include "http.h"
 #include "journal.h"
 #include "router.h"
 #include "secret.h"
+#include "sign.h"
 #include "unit.h"
 
 /* ---- the counting allocator ---- */
@@ -446,6 +450,58 @@ static bool sc_dispatch(void)
 	return ok;
 }
 
+/* MAC checks (HMAC() allocates inside OpenSSL): a genuine id, token, key
+ * hash or postback signature is accepted or refused, a forged one never,
+ * even right after the genuine one left its MAC on the stack. */
+static const unsigned char mac_key[32] = "key of the MAC checks, 32 bytes";
+static char good_id[CLICKID_LEN + 1], forged_id[CLICKID_LEN + 1];
+static char good_tok[SIGN_TOKEN_MAX + 1], forged_tok[SIGN_TOKEN_MAX + 1];
+static char good_hash[APIKEY_HASH_HEX + 1], good_sig[160];
+
+static bool sc_macs(void)
+{
+	bool ok = true;
+	int64_t ms = 0;
+	if (clickid_parse(mac_key, good_id, &ms)) {
+		CU_ASSERT_EQUAL(ms, 1700000000123LL);
+	} else {
+		ok = false;
+	}
+	CU_ASSERT_FALSE(clickid_parse(mac_key, forged_id, &ms));
+
+	struct token t;
+	struct sign_key k = {mac_key, 32, 0};
+	CU_ASSERT_TRUE(sign_parse(good_tok, &t));
+	ok = sign_verify(&t, &k, NULL, 3600, 1700000000) == SIGN_OK && ok;
+	CU_ASSERT_TRUE(sign_parse(forged_tok, &t));
+	CU_ASSERT_EQUAL(sign_verify(&t, &k, NULL, 3600, 1700000000), SIGN_BAD);
+
+	char h[APIKEY_HASH_HEX + 1];
+	apikey_hash(mac_key, "aft_a_key", h);
+	if (strcmp(h, good_hash) != 0) {
+		CU_ASSERT_EQUAL(strspn(h, "x"), APIKEY_HASH_HEX); /* matches no stored hash */
+		ok = false;
+	}
+
+	ok = conv_sig_verify(mac_key, 32, good_sig, "amount=1", 8, 1700000000) == SIG_OK && ok;
+	CU_ASSERT_NOT_EQUAL(conv_sig_verify(mac_key, 32, good_sig, "amount=9", 8, 1700000000), SIG_OK);
+	return ok;
+}
+
+static void t_macs(void)
+{
+	clickid_new(mac_key, 1700000000123LL, good_id);
+	memcpy(forged_id, good_id, sizeof good_id);
+	forged_id[12] = forged_id[12] == 'a' ? 'b' : 'a'; /* random part changed, MAC kept */
+	char sig[SIGN_SIG_LEN + 1];
+	sign_compute(mac_key, 32, "code1", 1700000000, "nonce-0123", sig);
+	snprintf(good_tok, sizeof good_tok, "code1.1700000000.nonce-0123.%s", sig);
+	snprintf(forged_tok, sizeof forged_tok, "code1.1700000000.nonce-0124.%s", sig);
+	apikey_hash(mac_key, "aft_a_key", good_hash);
+	conv_sig_make(mac_key, 32, 1700000000, "amount=1", 8, good_sig, sizeof good_sig);
+	torture("MAC checks", sc_macs);
+}
+
 /* Appends 12 records to a journal in a fresh directory, then reads every
  * segment back: the records found are exactly those whose append returned
  * 0, in order, and the loss count is the number of failed appends. */
@@ -573,6 +629,7 @@ static const struct unit_case cases[] = {
 	{"router_dispatch and resp_finish under allocation failures", t_dispatch},
 	{"config_load under allocation failures", t_config},
 	{"secret_encrypt/decrypt under allocation failures", t_secret},
+	{"MAC checks under allocation failures", t_macs},
 	{"journal under allocation and write failures", t_journal},
 	{NULL, NULL},
 };
