@@ -46,7 +46,9 @@ int main(int argc, char **argv)
 	const char *top = argv[1];
 	long iters = argc > 2 ? atol(argv[2]) : 200000;
 	char p1[1024], p2[1024], p3[1024], p4[1024], err[512];
-	snprintf(p1, sizeof p1, "%s/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb", top);
+	snprintf(p1, sizeof p1,
+	         "%s/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb",
+	         top);
 	snprintf(p2, sizeof p2, "%s/node_modules/crawler-user-agents/crawler-user-agents.json", top);
 	snprintf(p3, sizeof p3, "%s/etc/datacenter-cidrs.txt", top);
 	snprintf(p4, sizeof p4, "%s/node_modules/user-agents/dist/user-agents.json", top);
@@ -78,12 +80,15 @@ int main(int argc, char **argv)
 	static char ips[NIP][20];
 	srand(42);
 	for (int i = 0; i < NIP; i++)
-		snprintf(ips[i], sizeof ips[i], "%d.%d.%d.%d", 1 + rand() % 223, rand() % 256, rand() % 256, 1 + rand() % 254);
-	struct geo_rule rules[] = {{GEO_SCOPE_TENANT, true, true, "RUCN"}, {GEO_SCOPE_OFFER, false, true, "USDEFRGBCA"}};
+		snprintf(ips[i], sizeof ips[i], "%d.%d.%d.%d", 1 + rand() % 223, rand() % 256, rand() % 256,
+		         1 + rand() % 254);
+	struct geo_rule rules[] = {{GEO_SCOPE_TENANT, true, true, "RUCN"},
+	                           {GEO_SCOPE_OFFER, false, true, "USDEFRGBCA"}};
 	static const char *const mobile[] = {"mobile", "tablet", NULL};
-	struct route_dest dests[] = {{.name = "A", .url = "http://a/", .weight = 70},
-				     {.name = "B", .url = "http://b/", .weight = 30},
-				     {.name = "M", .url = "http://m/", .weight = 50, .devices = mobile, .countries = "USDE"}};
+	struct route_dest dests[] = {
+	    {.name = "A", .url = "http://a/", .weight = 70},
+	    {.name = "B", .url = "http://b/", .weight = 30},
+	    {.name = "M", .url = "http://m/", .weight = 50, .devices = mobile, .countries = "USDE"}};
 	struct route_plan route = {.id = 1, .sticky = true, .dests = dests, .ndests = 3};
 
 	long long *t = malloc(sizeof *t * (size_t)iters), *u = malloc(sizeof *u * (size_t)iters);
@@ -105,7 +110,8 @@ int main(int argc, char **argv)
 		struct bot_verdict v;
 		bot_classify(br, &in, &v);
 		bool ok = georule_allows(rules, 2, gr.country, true, NULL);
-		int d = route_choose(&route, s, fp, gr.country, v.bot ? "bot" : ui.device, ui.os, 1000, ok && !v.bot);
+		int d = route_choose(&route, s, fp, gr.country, v.bot ? "bot" : ui.device, ui.os, 1000,
+		                     ok && !v.bot);
 		t[i] = ns() - t0;
 		getrusage(RUSAGE_THREAD, &r1);
 		if (r1.ru_nivcsw == r0.ru_nivcsw)
@@ -116,14 +122,15 @@ int main(int argc, char **argv)
 	}
 	qsort(t, (size_t)iters, sizeof *t, cmp_ll);
 	qsort(u, (size_t)nu, sizeof *u, cmp_ll);
-	printf("quality-micro: %ld clicks (%zu browser and %zu crawler user agents, %d addresses)\n", iters, nbrowsers,
-	       nua - nbrowsers, NIP);
-	printf("  all samples:          p50 %.2f us, p99 %.2f us, p99.9 %.2f us, max %.2f us\n", t[iters / 2] / 1e3,
-	       t[iters * 99 / 100] / 1e3, t[iters * 999 / 1000] / 1e3, t[iters - 1] / 1e3);
+	printf("quality-micro: %ld clicks (%zu browser and %zu crawler user agents, %d addresses)\n", iters,
+	       nbrowsers, nua - nbrowsers, NIP);
+	printf("  all samples:          p50 %.2f us, p99 %.2f us, p99.9 %.2f us, max %.2f us\n",
+	       t[iters / 2] / 1e3, t[iters * 99 / 100] / 1e3, t[iters * 999 / 1000] / 1e3,
+	       t[iters - 1] / 1e3);
 	if (nu == 0)
 		nu = 1, u[0] = t[iters - 1];
-	printf("  not preempted (%ld): p50 %.2f us, p99 %.2f us, p99.9 %.2f us, max %.2f us\n", nu, u[nu / 2] / 1e3,
-	       u[nu * 99 / 100] / 1e3, u[nu * 999 / 1000] / 1e3, u[nu - 1] / 1e3);
+	printf("  not preempted (%ld): p50 %.2f us, p99 %.2f us, p99.9 %.2f us, max %.2f us\n", nu,
+	       u[nu / 2] / 1e3, u[nu * 99 / 100] / 1e3, u[nu * 999 / 1000] / 1e3, u[nu - 1] / 1e3);
 	printf("  bots %ld, geo-blocked %ld, routed %ld\n", bots, blocked, routed);
 	int rc = u[nu * 99 / 100] <= 5000 ? 0 : 1;
 	free(t);

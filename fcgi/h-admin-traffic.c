@@ -3,11 +3,9 @@
 #include "trafficres.h"
 
 const struct route_param admin_traffic_params[] = {
-	{"limit", P_INT, false, 4},
-	{"cursor", P_TOKEN, false, 32},
-	{"scope", P_TOKEN, false, 16},
-	{"offer_id", P_INT, false, 18},
-	{NULL, 0, false, 0},
+    {"limit", P_INT, false, 4},    {"cursor", P_TOKEN, false, 32},
+    {"scope", P_TOKEN, false, 16}, {"offer_id", P_INT, false, 18},
+    {NULL, 0, false, 0},
 };
 
 int h_admin_geo_rules(struct req *q, struct resp *r)

@@ -11,7 +11,7 @@
 #include "netset.h"
 
 struct bot_rules *bot_rules_new(const char *crawler_patterns, const char *datacenter_cidrs, int threshold,
-				char *err, size_t errlen)
+                                char *err, size_t errlen)
 {
 	struct bot_rules *r = calloc(1, sizeof *r);
 	if (r == NULL) {
@@ -88,7 +88,7 @@ const struct bot_rules *bot_shared(const struct config *cfg)
 		shared_tried = true;
 		char err[512];
 		shared = bot_rules_new(cfg->click_crawler_patterns, cfg->click_datacenter_cidrs,
-				       (int)cfg->click_bot_threshold, err, sizeof err);
+		                       (int)cfg->click_bot_threshold, err, sizeof err);
 		if (shared == NULL)
 			log_err("bot: %s; crawler patterns off", err);
 	}

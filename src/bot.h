@@ -43,7 +43,7 @@ struct bot_verdict {
 /* Compiles the rules from the [click] keys. NULL with err on failure (a
  * missing datacenter file is not one: the set is then empty). */
 struct bot_rules *bot_rules_new(const char *crawler_patterns, const char *datacenter_cidrs, int threshold,
-				char *err, size_t errlen);
+                                char *err, size_t errlen);
 void bot_rules_free(struct bot_rules *r);
 void bot_classify(const struct bot_rules *r, const struct bot_input *in, struct bot_verdict *out);
 /* The process-wide rules, built on first use; NULL when they could not be

@@ -13,10 +13,19 @@
  * short and specific: "bot" alone would hit phone makers (CUBOT). One word
  * per pattern, so each is indexed by its (lower-case) literal. */
 static const char *const builtin[] = {
-	"(?i)crawler", "(?i)spider", "(?i)scraper", "(?i)headlesschrome", "(?i)phantomjs", "(?i)slimerjs",
-	"(?i)puppeteer", "(?i)playwright", "(?i)bot[/_-]v?\\d", "(?i)compatible;[^)]*bot",
-	"\\+https?://", /* crawlers name their info page; browsers never do */
-	"(?i)^(?:curl|wget|python|go-http-client|java|okhttp|apache-httpclient|libwww-perl|axios|node-fetch|scrapy)",
+    "(?i)crawler",
+    "(?i)spider",
+    "(?i)scraper",
+    "(?i)headlesschrome",
+    "(?i)phantomjs",
+    "(?i)slimerjs",
+    "(?i)puppeteer",
+    "(?i)playwright",
+    "(?i)bot[/_-]v?\\d",
+    "(?i)compatible;[^)]*bot",
+    "\\+https?://", /* crawlers name their info page; browsers never do */
+    "(?i)^(?:curl|wget|python|go-http-client|java|okhttp|apache-httpclient|libwww-perl|axios|node-fetch|"
+    "scrapy)",
 };
 
 /* Longest user agent whose lower-case copy is indexed; longer ones run the
@@ -51,7 +60,7 @@ struct botua {
 	uint64_t pre[1024], cipre[1024];
 	struct lit *lits; /* one block for all literals */
 	size_t nlits, caplits;
-	char *litbase;    /* the literals' bytes */
+	char *litbase;        /* the literals' bytes */
 	pcre2_code *residual; /* alternation of the unindexed patterns */
 	int *residual_map;    /* the unindexed patterns' indexes */
 	size_t nresidual;
@@ -112,7 +121,15 @@ static size_t required_literal(const char *p, size_t n, char *out, size_t cap)
 	char cur[256];
 	size_t cl = 0, best = 0;
 	out[0] = '\0';
-#define FLUSH() do { if (cl > best && cl < cap) { memcpy(out, cur, cl); out[cl] = '\0'; best = cl; } cl = 0; } while (0)
+#define FLUSH()                                                                                              \
+	do {                                                                                                 \
+		if (cl > best && cl < cap) {                                                                 \
+			memcpy(out, cur, cl);                                                                \
+			out[cl] = '\0';                                                                      \
+			best = cl;                                                                           \
+		}                                                                                            \
+		cl = 0;                                                                                      \
+	} while (0)
 	size_t i = 0;
 	while (i < n) {
 		char c = p[i];
@@ -274,7 +291,8 @@ static int build(struct botua *m, char *err, size_t errlen)
 			alt.p = np;
 			alt.cap = nc;
 		}
-		alt.len += (size_t)sprintf(alt.p + alt.len, "%s(?:%s)", m->nresidual ? "|" : "", m->pats[i].src);
+		alt.len +=
+		    (size_t)sprintf(alt.p + alt.len, "%s(?:%s)", m->nresidual ? "|" : "", m->pats[i].src);
 		m->residual_map[m->nresidual++] = (int)i;
 	}
 	for (size_t i = 0; i < m->nlits; i++) {
@@ -291,7 +309,8 @@ static int build(struct botua *m, char *err, size_t errlen)
 		PCRE2_SIZE eo;
 		m->residual = pcre2_compile((PCRE2_SPTR)alt.p, alt.len, 0, &ec, &eo, NULL);
 		if (m->residual == NULL) {
-			snprintf(err, errlen, "crawler patterns: cannot join the unindexed patterns (error %d)", ec);
+			snprintf(err, errlen,
+			         "crawler patterns: cannot join the unindexed patterns (error %d)", ec);
 			free(alt.p);
 			return -1;
 		}
@@ -320,7 +339,8 @@ static int load_json(struct botua *m, const char *path, char *err, size_t errlen
 	size_t n = json_object_array_length(root);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct json_object *e = json_object_array_get_idx(root, i), *pat;
-		if (!json_object_object_get_ex(e, "pattern", &pat) || !json_object_is_type(pat, json_type_string))
+		if (!json_object_object_get_ex(e, "pattern", &pat) ||
+		    !json_object_is_type(pat, json_type_string))
 			continue;
 		rc = add_pattern(m, json_object_get_string(pat), err, errlen);
 	}

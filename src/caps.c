@@ -26,13 +26,13 @@
 struct slot {
 	long long offer_id, tenant_id;
 	struct cap_limits lim;
-	int day;                  /* YYYYMMDD (UTC) of daily_* below */
-	long long daily, total;   /* clicks of all workers as last read from Redis */
-	long long pending;        /* admitted here, not yet sent */
-	long long inflight;       /* sent, answer not yet applied */
+	int day;                /* YYYYMMDD (UTC) of daily_* below */
+	long long daily, total; /* clicks of all workers as last read from Redis */
+	long long pending;      /* admitted here, not yet sent */
+	long long inflight;     /* sent, answer not yet applied */
 	long long conv_daily, conv_total;
-	int64_t last_ms;          /* last click */
-	int64_t conv_ms;          /* last read of the conversion counts (0 = never) */
+	int64_t last_ms; /* last click */
+	int64_t conv_ms; /* last read of the conversion counts (0 = never) */
 };
 
 struct caps {
@@ -98,7 +98,7 @@ static struct slot *find(struct caps *c, long long offer_id, bool create, int64_
 }
 
 bool caps_admit(struct caps *c, long long tenant_id, long long offer_id, const struct cap_limits *l,
-		int64_t now_ms, const char **which)
+                int64_t now_ms, const char **which)
 {
 	*which = NULL;
 	if (c == NULL || !caps_any(l))
@@ -124,11 +124,12 @@ bool caps_admit(struct caps *c, long long tenant_id, long long offer_id, const s
 		ok = false, *which = "daily_clicks";
 	else if (l->total_clicks > 0 && s->total + mine >= l->total_clicks)
 		ok = false, *which = "total_clicks";
-	else if (l->daily_conversions > 0 && (s->conv_daily >= l->daily_conversions ||
-						      (s->conv_ms == 0 && conv_flag(c->shm, offer_id, 1, (uint32_t)today, now_ms))))
+	else if (l->daily_conversions > 0 &&
+	         (s->conv_daily >= l->daily_conversions ||
+	          (s->conv_ms == 0 && conv_flag(c->shm, offer_id, 1, (uint32_t)today, now_ms))))
 		ok = false, *which = "daily_conversions";
 	else if (l->total_conversions > 0 && (s->conv_total >= l->total_conversions ||
-						      (s->conv_ms == 0 && conv_flag(c->shm, offer_id, 2, 1, now_ms))))
+	                                      (s->conv_ms == 0 && conv_flag(c->shm, offer_id, 2, 1, now_ms))))
 		ok = false, *which = "total_conversions";
 	else if (l->daily_clicks > 0 || l->total_clicks > 0)
 		s->pending++;
@@ -149,22 +150,26 @@ static void event_id(char out[29], long long offer, const char *cap, const char 
 }
 
 static void emit(struct db *db, struct arena *a, const struct slot *s, const char *cap, long long limit,
-		 long long count, bool daily)
+                 long long count, bool daily)
 {
 	char period[16], id[29], tenant[24], data[512];
 	if (daily)
-		snprintf(period, sizeof period, "%04d-%02d-%02d", s->day / 10000, s->day / 100 % 100, s->day % 100);
+		snprintf(period, sizeof period, "%04d-%02d-%02d", s->day / 10000, s->day / 100 % 100,
+		         s->day % 100);
 	else
 		snprintf(period, sizeof period, "total");
 	event_id(id, s->offer_id, cap, period);
 	snprintf(tenant, sizeof tenant, "%lld", s->tenant_id);
 	snprintf(data, sizeof data,
-		 "{\"offer_id\":%lld,\"cap\":\"%s\",\"limit\":%lld,\"count\":%lld,\"period\":\"%s\"}",
-		 s->offer_id, cap, limit, count, period);
+	         "{\"offer_id\":%lld,\"cap\":\"%s\",\"limit\":%lld,\"count\":%lld,\"period\":\"%s\"}",
+	         s->offer_id, cap, limit, count, period);
 	if (db_execp(db, a,
-		     "INSERT INTO event_outbox (event_id, tenant_id, type, data) VALUES ($1, $2, 'cap.reached', $3::jsonb) "
-		     "ON CONFLICT (event_id) DO NOTHING", id, tenant, data) == NULL)
-		log_warn("caps: offer %lld: cannot record cap.reached (%s): %s", s->offer_id, cap, db_error(db));
+	             "INSERT INTO event_outbox (event_id, tenant_id, type, data) VALUES ($1, $2, "
+	             "'cap.reached', $3::jsonb) "
+	             "ON CONFLICT (event_id) DO NOTHING",
+	             id, tenant, data) == NULL)
+		log_warn("caps: offer %lld: cannot record cap.reached (%s): %s", s->offer_id, cap,
+		         db_error(db));
 	else
 		log_info("caps: offer %lld reached its %s cap (%lld)", s->offer_id, cap, limit);
 }
@@ -174,7 +179,8 @@ static bool crossed(long long before, long long after, long long limit)
 	return limit > 0 && before < limit && after >= limit;
 }
 
-int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int64_t now_ms, bool read_conversions)
+int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int64_t now_ms,
+              bool read_conversions)
 {
 	struct slot work[SLOTS];
 	int n = 0;
@@ -204,7 +210,8 @@ int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int
 			/* INCRBY 0 reads the others' counts when this worker had none. */
 			redisReply *rd = kv_cmd(kv, a, "INCRBY %s %s", dkey, delta);
 			redisReply *rt = rd ? kv_cmd(kv, a, "INCRBY %s %s", tkey, delta) : NULL;
-			if (rd == NULL || rt == NULL || rd->type != REDIS_REPLY_INTEGER || rt->type != REDIS_REPLY_INTEGER) {
+			if (rd == NULL || rt == NULL || rd->type != REDIS_REPLY_INTEGER ||
+			    rt->type != REDIS_REPLY_INTEGER) {
 				/* Redis down: keep the counts for the next round. */
 				pthread_mutex_lock(&c->mu);
 				struct slot *s = find(c, w->offer_id, false, now_ms);
@@ -231,24 +238,31 @@ int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int
 			char offer[24], tenant[24];
 			snprintf(offer, sizeof offer, "%lld", w->offer_id);
 			snprintf(tenant, sizeof tenant, "%lld", w->tenant_id);
-			PGresult *res = db_execp(db, a,
-				"SELECT count(*) FILTER (WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), "
-				"count(*) FROM conversions WHERE tenant_id = $1 AND offer_id = $2 AND status <> 'rejected'",
-				tenant, offer);
+			PGresult *res =
+			    db_execp(db, a,
+			             "SELECT count(*) FILTER (WHERE created_at >= date_trunc('day', now() AT "
+			             "TIME ZONE 'UTC') AT TIME ZONE 'UTC'), "
+			             "count(*) FROM conversions WHERE tenant_id = $1 AND offer_id = $2 AND "
+			             "status <> 'rejected'",
+			             tenant, offer);
 			if (res) {
 				cd = atoll(db_val(res, 0, 0));
 				ct = atoll(db_val(res, 0, 1));
 				bool dfull = w->lim.daily_conversions > 0 && cd >= w->lim.daily_conversions;
 				bool tfull = w->lim.total_conversions > 0 && ct >= w->lim.total_conversions;
 				if (dfull)
-					emit(db, a, w, "daily_conversions", w->lim.daily_conversions, cd, true);
+					emit(db, a, w, "daily_conversions", w->lim.daily_conversions, cd,
+					     true);
 				if (tfull)
-					emit(db, a, w, "total_conversions", w->lim.total_conversions, ct, false);
+					emit(db, a, w, "total_conversions", w->lim.total_conversions, ct,
+					     false);
 				if (c->shm) {
 					/* Also clears a flag when the cap was raised. */
 					uint32_t now_s = (uint32_t)(now_ms / 1000);
-					shm_sticky_put(c->shm, conv_key(w->offer_id, 1), now_s, dfull ? (uint32_t)w->day : 0);
-					shm_sticky_put(c->shm, conv_key(w->offer_id, 2), now_s, tfull ? 1 : 0);
+					shm_sticky_put(c->shm, conv_key(w->offer_id, 1), now_s,
+					               dfull ? (uint32_t)w->day : 0);
+					shm_sticky_put(c->shm, conv_key(w->offer_id, 2), now_s,
+					               tfull ? 1 : 0);
 				}
 			}
 		}
@@ -278,9 +292,14 @@ static void *syncer(void *arg)
 	const struct config *cfg = &c->app->cfg;
 	struct db *db = db_new(cfg->db_conninfo, 1, 2000, "afftok-fcgi-caps");
 	struct kv_opts ko = {
-		.host = cfg->redis_host, .port = (int)cfg->redis_port, .socket = cfg->redis_socket,
-		.password = cfg->redis_password, .connect_timeout_ms = 300, .command_timeout_ms = 300,
-		.sentinels = cfg->redis_sentinels, .sentinel_master = cfg->redis_sentinel_master,
+	    .host = cfg->redis_host,
+	    .port = (int)cfg->redis_port,
+	    .socket = cfg->redis_socket,
+	    .password = cfg->redis_password,
+	    .connect_timeout_ms = 300,
+	    .command_timeout_ms = 300,
+	    .sentinels = cfg->redis_sentinels,
+	    .sentinel_master = cfg->redis_sentinel_master,
 	};
 	struct kv *kv = kv_new(&ko);
 	struct arena *a = arena_new(8192);

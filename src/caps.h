@@ -38,16 +38,18 @@ struct caps *caps_new(struct app *app, bool start_thread);
 void caps_free(struct caps *c);
 static inline bool caps_any(const struct cap_limits *l)
 {
-	return l->daily_clicks > 0 || l->total_clicks > 0 || l->daily_conversions > 0 || l->total_conversions > 0;
+	return l->daily_clicks > 0 || l->total_clicks > 0 || l->daily_conversions > 0 ||
+	       l->total_conversions > 0;
 }
 /* Counts the click and returns true when the offer is under its caps;
  * false (and *which = "daily_clicks" ...) when one is reached. */
 bool caps_admit(struct caps *c, long long tenant_id, long long offer_id, const struct cap_limits *l,
-		int64_t now_ms, const char **which);
+                int64_t now_ms, const char **which);
 /* One sync round (what the thread does every cap_sync_ms); conversion
  * counts are read when due, or always with read_conversions. Returns 0, or
  * -1 when Redis failed (the counts are kept for the next round). */
-int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int64_t now_ms, bool read_conversions);
+int caps_sync(struct caps *c, struct kv *kv, struct db *db, struct arena *a, int64_t now_ms,
+              bool read_conversions);
 /* The worker's instance, started on first use. NULL on allocation failure. */
 struct caps *caps_shared(struct app *app);
 

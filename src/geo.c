@@ -29,12 +29,13 @@ bool geo_country_code_valid(const char *cc)
 /* ISO 3166-1 alpha-2, the 249 officially assigned codes, sorted, plus XK
  * (Kosovo: user-assigned, but what geo databases report). */
 static const char iso3166[] =
-	"ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZCACCCDCFCGCHCI"
-	"CKCLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFRGAGBGDGEGFGGGHGIGLGMGNGPGQ"
-	"GRGSGTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKNKPKRKWKYKZLALBLCLILKLRLS"
-	"LTLULVLYMAMCMDMEMFMGMHMKMLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNANCNENFNGNINLNONPNRNUNZOMPAPEPFPG"
-	"PHPKPLPMPNPRPSPTPWPYQARERORSRURWSASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTK"
-	"TLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVIVNVUWFWSYEYTZAZMZW" "XK";
+    "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZCACCCDCFCGCHCI"
+    "CKCLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFRGAGBGDGEGFGGGHGIGLGMGNGPGQ"
+    "GRGSGTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKNKPKRKWKYKZLALBLCLILKLRLS"
+    "LTLULVLYMAMCMDMEMFMGMHMKMLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNANCNENFNGNINLNONPNRNUNZOMPAPEPFPG"
+    "PHPKPLPMPNPRPSPTPWPYQARERORSRURWSASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTK"
+    "TLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVIVNVUWFWSYEYTZAZMZW"
+    "XK";
 
 bool geo_country_code_known(const char *cc)
 {
@@ -104,9 +105,9 @@ static bool to_sockaddr(const char *ip, struct sockaddr_storage *ss)
 static void read_country(MMDB_lookup_result_s *res, char out[3])
 {
 	static const char *const paths[][3] = {
-		{"country_code", NULL, NULL},
-		{"country", "iso_code", NULL},
-		{"registered_country", "iso_code", NULL},
+	    {"country_code", NULL, NULL},
+	    {"country", "iso_code", NULL},
+	    {"registered_country", "iso_code", NULL},
 	};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		MMDB_entry_data_s d;
@@ -138,7 +139,8 @@ static uint32_t read_asn(MMDB_lookup_result_s *res)
 bool geo_lookup(const struct geo *cg, const char *ip, struct geo_result *out)
 {
 	memset(out, 0, sizeof *out);
-	struct geo *g = (struct geo *)cg; /* libmaxminddb takes non-const handles; lookups do not modify them */
+	struct geo *g =
+	    (struct geo *)cg; /* libmaxminddb takes non-const handles; lookups do not modify them */
 	struct sockaddr_storage ss;
 	if (g == NULL || ip == NULL || !to_sockaddr(ip, &ss))
 		return false;

@@ -12,7 +12,7 @@ static bool listed(const char *packed, const char *cc)
 }
 
 bool georule_allows(const struct geo_rule *rules, size_t n, const char *country, bool unknown_allowed,
-		    enum geo_scope *decided_by)
+                    enum geo_scope *decided_by)
 {
 	enum geo_scope deciding = GEO_SCOPE_NONE;
 	for (size_t i = 0; i < n; i++)

@@ -14,7 +14,7 @@ enum geo_scope { GEO_SCOPE_NONE = -1, GEO_SCOPE_TENANT = 0, GEO_SCOPE_ADVERTISER
 
 struct geo_rule {
 	enum geo_scope scope;
-	bool block;            /* false = allow list */
+	bool block; /* false = allow list */
 	bool active;
 	const char *countries; /* packed codes, "USDEFR" (2 characters each) */
 };
@@ -22,7 +22,7 @@ struct geo_rule {
 /* True when the click may pass. *decided_by (may be NULL) is set to the
  * deciding scope or GEO_SCOPE_NONE. country is "" or NULL when unknown. */
 bool georule_allows(const struct geo_rule *rules, size_t n, const char *country, bool unknown_allowed,
-		    enum geo_scope *decided_by);
+                    enum geo_scope *decided_by);
 /* "tenant", "advertiser", "offer" -> scope; GEO_SCOPE_NONE for anything else. */
 enum geo_scope geo_scope_from(const char *name);
 const char *geo_scope_name(enum geo_scope s);

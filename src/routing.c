@@ -56,8 +56,8 @@ int route_pick_seq(const struct route_plan *r, uint64_t mask, uint64_t seq)
 	return -1; /* not reached: target < total */
 }
 
-int route_choose(const struct route_plan *r, struct shm *s, const char *fp, const char *country, const char *device,
-		 const char *os, uint32_t now_s, bool counted)
+int route_choose(const struct route_plan *r, struct shm *s, const char *fp, const char *country,
+                 const char *device, const char *os, uint32_t now_s, bool counted)
 {
 	uint64_t mask = 0;
 	for (size_t i = 0; i < r->ndests && i < ROUTE_DEST_MAX; i++)

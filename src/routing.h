@@ -22,11 +22,11 @@ struct shm;
 #define ROUTE_STICKY_MAX_AGE_S (30 * 86400)
 
 struct route_dest {
-	const char *name;      /* recorded with the click (clicks.route_dest) */
-	const char *url;       /* URL template; for an offer destination, that offer's URL */
-	long long offer_id;    /* 0 for a URL destination */
-	unsigned weight;       /* 0 = never picked by weight */
-	const char *countries; /* packed "USDE"; NULL or "" = any */
+	const char *name;           /* recorded with the click (clicks.route_dest) */
+	const char *url;            /* URL template; for an offer destination, that offer's URL */
+	long long offer_id;         /* 0 for a URL destination */
+	unsigned weight;            /* 0 = never picked by weight */
+	const char *countries;      /* packed "USDE"; NULL or "" = any */
 	const char *const *devices; /* NULL-terminated; NULL = any */
 	const char *const *os;      /* NULL-terminated; NULL = any */
 };
@@ -51,7 +51,7 @@ int route_pick_seq(const struct route_plan *r, uint64_t mask, uint64_t seq);
  * the fingerprint alone and neither the sequence nor the sticky slots
  * change, so invalid traffic cannot skew the split. Returns the index of
  * the destination or -1 (then use the fallback). */
-int route_choose(const struct route_plan *r, struct shm *s, const char *fp, const char *country, const char *device,
-		 const char *os, uint32_t now_s, bool counted);
+int route_choose(const struct route_plan *r, struct shm *s, const char *fp, const char *country,
+                 const char *device, const char *os, uint32_t now_s, bool counted);
 
 #endif

@@ -79,8 +79,8 @@ struct shm *shm_open_state(const char *path, char *err, size_t errlen)
 	struct stat st;
 	/* Sized by whoever comes first; ftruncate to the same size is harmless
 	 * when two workers race, and new pages read as zeros (free slots). */
-	if (fstat(fd, &st) != 0 || (st.st_size != (off_t)sizeof(struct layout) &&
-				    ftruncate(fd, sizeof(struct layout)) != 0)) {
+	if (fstat(fd, &st) != 0 ||
+	    (st.st_size != (off_t)sizeof(struct layout) && ftruncate(fd, sizeof(struct layout)) != 0)) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		return private_state();
@@ -140,7 +140,8 @@ static struct slot *find(struct slot *tab, uint32_t nslots, uint64_t key, uint32
 		if (k == 0) {
 			uint64_t expect = 0;
 			if (__atomic_compare_exchange_n(&sl->key, &expect, key, false, __ATOMIC_ACQ_REL,
-							__ATOMIC_ACQUIRE) || expect == key)
+			                                __ATOMIC_ACQUIRE) ||
+			    expect == key)
 				return sl;
 			continue;
 		}

@@ -91,9 +91,9 @@ static void parse_rules(struct tq_entry *e, const char *text)
 		for (size_t i = 0; e->rules && i < n; i++) {
 			struct json_object *o = json_object_array_get_idx(arr, i);
 			const char *mode = jstr(o, "m"), *cs = jstr(o, "c");
-			e->rules[e->nrules++] = (struct geo_rule){
-				geo_scope_from(jstr(o, "s")), mode && !strcmp(mode, "block"), true,
-				arena_strdup(e->mem, cs ? cs : "")};
+			e->rules[e->nrules++] =
+			    (struct geo_rule){geo_scope_from(jstr(o, "s")), mode && !strcmp(mode, "block"),
+			                      true, arena_strdup(e->mem, cs ? cs : "")};
 		}
 	}
 	json_object_put(arr);
@@ -107,7 +107,8 @@ static void parse_route(struct tq_entry *e, const char *text)
 	if (o == NULL)
 		return;
 	struct route_plan *r = arena_alloc(e->mem, sizeof *r);
-	if (r && json_object_object_get_ex(o, "dests", &dests) && json_object_is_type(dests, json_type_array)) {
+	if (r && json_object_object_get_ex(o, "dests", &dests) &&
+	    json_object_is_type(dests, json_type_array)) {
 		size_t n = json_object_array_length(dests);
 		if (n > ROUTE_DEST_MAX)
 			n = ROUTE_DEST_MAX;
@@ -119,12 +120,16 @@ static void parse_route(struct tq_entry *e, const char *text)
 		for (size_t i = 0; r->dests && i < n; i++) {
 			struct json_object *d = json_object_array_get_idx(dests, i);
 			struct route_dest *rd = &r->dests[r->ndests++];
-			const char *name = jstr(d, "name"), *url = jstr(d, "url"), *ourl = jstr(d, "offer_url");
+			const char *name = jstr(d, "name"), *url = jstr(d, "url"),
+			           *ourl = jstr(d, "offer_url");
 			rd->name = name ? arena_strdup(e->mem, name) : arena_sprintf(e->mem, "d%zu", i + 1);
-			rd->offer_id = json_object_object_get_ex(d, "offer_id", &v) ? json_object_get_int64(v) : 0;
+			rd->offer_id =
+			    json_object_object_get_ex(d, "offer_id", &v) ? json_object_get_int64(v) : 0;
 			rd->url = arena_strdup(e->mem, url ? url : ourl ? ourl : "");
 			/* An offer destination whose offer is gone or paused is never picked. */
-			rd->weight = json_object_object_get_ex(d, "weight", &v) && rd->url[0] ? (unsigned)json_object_get_int(v) : 0;
+			rd->weight = json_object_object_get_ex(d, "weight", &v) && rd->url[0]
+			                 ? (unsigned)json_object_get_int(v)
+			                 : 0;
 			rd->countries = jcountries(e->mem, d, "countries");
 			rd->devices = jlist(e->mem, d, "devices");
 			rd->os = jlist(e->mem, d, "os");
@@ -136,18 +141,20 @@ static void parse_route(struct tq_entry *e, const char *text)
 }
 
 static const char *const load_sql =
-	"SELECT o.bot_action, "
-	" (SELECT coalesce(json_agg(json_build_object('s', g.scope, 'm', g.mode, 'c', array_to_string(g.countries, ''))), '[]') "
-	"  FROM geo_rules g WHERE g.tenant_id = $1 AND g.active AND (g.scope = 'tenant' "
-	"   OR (g.scope = 'advertiser' AND g.scope_id = $2) OR (g.scope = 'offer' AND g.scope_id = $3)))::text, "
-	" (SELECT json_build_object('id', r.id, 'sticky', r.sticky, 'fallback_url', r.fallback_url, 'dests', "
-	"   (SELECT coalesce(json_agg(d.value || jsonb_build_object('offer_url', o2.url) ORDER BY d.ord), '[]') "
-	"    FROM jsonb_array_elements(r.destinations) WITH ORDINALITY d(value, ord) "
-	"    LEFT JOIN offers o2 ON o2.tenant_id = r.tenant_id AND o2.status = 'active' "
-	"     AND o2.id = CASE WHEN d.value->>'offer_id' ~ '^[0-9]{1,18}$' THEN (d.value->>'offer_id')::bigint END)) "
-	"  FROM routes r WHERE r.tenant_id = $1 AND r.active AND (r.link_id = $4 OR r.offer_id = $3) "
-	"  ORDER BY r.link_id IS NULL LIMIT 1)::text "
-	"FROM offers o WHERE o.tenant_id = $1 AND o.id = $3";
+    "SELECT o.bot_action, "
+    " (SELECT coalesce(json_agg(json_build_object('s', g.scope, 'm', g.mode, 'c', "
+    "array_to_string(g.countries, ''))), '[]') "
+    "  FROM geo_rules g WHERE g.tenant_id = $1 AND g.active AND (g.scope = 'tenant' "
+    "   OR (g.scope = 'advertiser' AND g.scope_id = $2) OR (g.scope = 'offer' AND g.scope_id = $3)))::text, "
+    " (SELECT json_build_object('id', r.id, 'sticky', r.sticky, 'fallback_url', r.fallback_url, 'dests', "
+    "   (SELECT coalesce(json_agg(d.value || jsonb_build_object('offer_url', o2.url) ORDER BY d.ord), '[]') "
+    "    FROM jsonb_array_elements(r.destinations) WITH ORDINALITY d(value, ord) "
+    "    LEFT JOIN offers o2 ON o2.tenant_id = r.tenant_id AND o2.status = 'active' "
+    "     AND o2.id = CASE WHEN d.value->>'offer_id' ~ '^[0-9]{1,18}$' THEN (d.value->>'offer_id')::bigint "
+    "END)) "
+    "  FROM routes r WHERE r.tenant_id = $1 AND r.active AND (r.link_id = $4 OR r.offer_id = $3) "
+    "  ORDER BY r.link_id IS NULL LIMIT 1)::text "
+    "FROM offers o WHERE o.tenant_id = $1 AND o.id = $3";
 
 /* The link's entry, loaded or reloaded when needed; NULL when it was never
  * loaded and PostgreSQL cannot answer (then the checks that need it pass). */
@@ -181,7 +188,9 @@ static const struct tq_entry *entry_for(struct click *c)
 	e->epoch = l->epoch;
 	e->loaded_ms = now;
 	const char *ba = db_val(res, 0, 0);
-	e->bot_action = ba && !strcmp(ba, "reject") ? BOT_REJECT : ba && !strcmp(ba, "fallback") ? BOT_FALLBACK : BOT_REDIRECT;
+	e->bot_action = ba && !strcmp(ba, "reject")     ? BOT_REJECT
+	                : ba && !strcmp(ba, "fallback") ? BOT_FALLBACK
+	                                                : BOT_REDIRECT;
 	parse_rules(e, db_val(res, 0, 1));
 	parse_route(e, db_val(res, 0, 2));
 	return e;
@@ -219,7 +228,8 @@ void traffic_check_bot(struct click *c)
 	if (cfg->click_activity_max > 0 && c->ip) {
 		struct shm *s = shm_shared_state(cfg);
 		uint32_t window = (uint32_t)(c->now_ms / 1000 / cfg->click_activity_window_s);
-		busy = s && shm_hit(s, shm_hash(c->ip, strlen(c->ip), 0x6970), window) > (uint32_t)cfg->click_activity_max;
+		busy = s && shm_hit(s, shm_hash(c->ip, strlen(c->ip), 0x6970), window) >
+		                (uint32_t)cfg->click_activity_max;
 	}
 	struct bot_input in = {c->user_agent, c->accept_language, c->ip, (uint32_t)c->asn, busy};
 	struct bot_verdict v;
@@ -244,7 +254,7 @@ void traffic_check_caps(struct click *c)
 {
 	const struct link_entry *l = c->link;
 	struct cap_limits lim = {l->cap_daily_clicks, l->cap_total_clicks, l->cap_daily_conversions,
-				 l->cap_total_conversions};
+	                         l->cap_total_conversions};
 	/* Offers without caps stop here: no lock, no Redis. Invalid clicks do
 	 * not use up a cap. */
 	if (!caps_any(&lim) || c->reason || c->app == NULL)
@@ -269,7 +279,8 @@ void traffic_route(struct click *c)
 	struct shm *s = c->app ? shm_shared_state(&c->app->cfg) : NULL;
 	if (s == NULL)
 		return;
-	int i = route_choose(r, s, fp, c->country, c->device, c->os, (uint32_t)(c->now_ms / 1000), c->reason == NULL);
+	int i = route_choose(r, s, fp, c->country, c->device, c->os, (uint32_t)(c->now_ms / 1000),
+	                     c->reason == NULL);
 	if (i < 0) {
 		c->route_dest = "fallback";
 		if (r->fallback_url)

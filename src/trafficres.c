@@ -42,8 +42,9 @@ static bool tenant_row(struct req *q, const char *table, const char *id, bool *d
 	struct app *app = q->app;
 	char t[24];
 	snprintf(t, sizeof t, "%lld", q->auth.tenant_id);
-	const char *sql = !strcmp(table, "offers") ? "SELECT 1 FROM offers WHERE tenant_id = $1 AND id = $2::bigint"
-						     : "SELECT 1 FROM advertisers WHERE tenant_id = $1 AND id = $2::bigint";
+	const char *sql = !strcmp(table, "offers")
+	                      ? "SELECT 1 FROM offers WHERE tenant_id = $1 AND id = $2::bigint"
+	                      : "SELECT 1 FROM advertisers WHERE tenant_id = $1 AND id = $2::bigint";
 	PGresult *res = db_execp(app->db, q->arena, sql, t, id);
 	*dberr = res == NULL;
 	return res && PQntuples(res) == 1;
@@ -54,11 +55,13 @@ static int geo_rule_before_insert(struct req *q, struct resp *r, struct rvals *v
 	const char *scope = rval(v, "scope"), *sid = rval(v, "scope_id");
 	bool tenant = scope && !strcmp(scope, "tenant");
 	if (tenant && sid) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "field 'scope_id' must be absent for a tenant rule");
+		resp_error(q, r, 400, "INVALID_PARAMETER",
+		           "field 'scope_id' must be absent for a tenant rule");
 		return -1;
 	}
 	if (!tenant && sid == NULL) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "field 'scope_id' is required for an %s rule", scope);
+		resp_error(q, r, 400, "INVALID_PARAMETER", "field 'scope_id' is required for an %s rule",
+		           scope);
 		return -1;
 	}
 	if (!tenant) {
@@ -66,7 +69,8 @@ static int geo_rule_before_insert(struct req *q, struct resp *r, struct rvals *v
 		if (!tenant_row(q, !strcmp(scope, "offer") ? "offers" : "advertisers", sid, &dberr)) {
 			if (dberr)
 				return -1;
-			resp_error(q, r, 400, "INVALID_PARAMETER", "field 'scope_id' names no %s of this tenant", scope);
+			resp_error(q, r, 400, "INVALID_PARAMETER",
+			           "field 'scope_id' names no %s of this tenant", scope);
 			return -1;
 		}
 	}
@@ -74,23 +78,26 @@ static int geo_rule_before_insert(struct req *q, struct resp *r, struct rvals *v
 }
 
 static const struct field geo_rule_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "scope", .type = F_ENUM, .flags = FF_REQUIRED | FF_FIXED | FF_FILTER, .choices = "tenant|advertiser|offer"},
-	{.name = "scope_id", .type = F_ID, .flags = FF_FIXED | FF_NULLABLE},
-	{.name = "mode", .type = F_ENUM, .flags = FF_REQUIRED, .choices = "allow|block"},
-	{.name = "countries", .type = F_COUNTRIES, .flags = FF_REQUIRED, .max = 300, .check = countries_check},
-	{.name = "active", .type = F_BOOL, .flags = 0},
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "scope",
+     .type = F_ENUM,
+     .flags = FF_REQUIRED | FF_FIXED | FF_FILTER,
+     .choices = "tenant|advertiser|offer"},
+    {.name = "scope_id", .type = F_ID, .flags = FF_FIXED | FF_NULLABLE},
+    {.name = "mode", .type = F_ENUM, .flags = FF_REQUIRED, .choices = "allow|block"},
+    {.name = "countries", .type = F_COUNTRIES, .flags = FF_REQUIRED, .max = 300, .check = countries_check},
+    {.name = "active", .type = F_BOOL, .flags = 0},
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 const struct resource res_geo_rules = {
-	.name = "geo rule",
-	.table = "geo_rules",
-	.fields = geo_rule_fields,
-	.bump_cache = true,
-	.before_insert = geo_rule_before_insert,
+    .name = "geo rule",
+    .table = "geo_rules",
+    .fields = geo_rule_fields,
+    .bump_cache = true,
+    .before_insert = geo_rule_before_insert,
 };
 
 /* ---- routes ---- */
@@ -103,8 +110,8 @@ static bool in_choices(const char *s, const char *const *choices)
 	return false;
 }
 
-static int string_list(struct json_object *v, const char *what, const char *const *choices, size_t i, char *err,
-		       size_t errlen)
+static int string_list(struct json_object *v, const char *what, const char *const *choices, size_t i,
+                       char *err, size_t errlen)
 {
 	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0 ||
 	    json_object_array_length(v) > 300) {
@@ -116,9 +123,9 @@ static int string_list(struct json_object *v, const char *what, const char *cons
 		const char *s = json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
 		bool ok = choices ? in_choices(s, choices) : geo_country_code_known(s);
 		if (!ok) {
-			snprintf(err, errlen, "item %zu: '%s' holds %s%s%s, which is not %s", i, what, s ? "\"" : "",
-				 s ? s : "a non-string", s ? "\"" : "",
-				 choices ? "one of the accepted values" : "an ISO 3166-1 country code");
+			snprintf(err, errlen, "item %zu: '%s' holds %s%s%s, which is not %s", i, what,
+			         s ? "\"" : "", s ? s : "a non-string", s ? "\"" : "",
+			         choices ? "one of the accepted values" : "an ISO 3166-1 country code");
 			return -1;
 		}
 	}
@@ -139,7 +146,8 @@ static bool http_url(const char *s)
 int route_destinations_check(struct json_object *v, char *err, size_t errlen)
 {
 	static const char *const devices[] = {"desktop", "mobile", "tablet", "bot", NULL};
-	static const char *const oses[] = {"Windows", "macOS", "iOS", "Android", "ChromeOS", "Linux", "other", NULL};
+	static const char *const oses[] = {"Windows",  "macOS", "iOS",   "Android",
+	                                   "ChromeOS", "Linux", "other", NULL};
 	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0 ||
 	    json_object_array_length(v) > ROUTE_DEST_MAX) {
 		snprintf(err, errlen, "must be an array of 1 to %d destinations", ROUTE_DEST_MAX);
@@ -153,36 +161,49 @@ int route_destinations_check(struct json_object *v, char *err, size_t errlen)
 			return -1;
 		}
 		bool has_url = false, has_offer = false, has_weight = false;
-		json_object_object_foreach(d, key, val) {
+		json_object_object_foreach(d, key, val)
+		{
 			if (!strcmp(key, "url")) {
-				if (!json_object_is_type(val, json_type_string) || !http_url(json_object_get_string(val))) {
-					snprintf(err, errlen, "item %zu: 'url' must be an http:// or https:// URL", i);
+				if (!json_object_is_type(val, json_type_string) ||
+				    !http_url(json_object_get_string(val))) {
+					snprintf(err, errlen,
+					         "item %zu: 'url' must be an http:// or https:// URL", i);
 					return -1;
 				}
 				has_url = true;
 			} else if (!strcmp(key, "offer_id")) {
-				if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) <= 0) {
-					snprintf(err, errlen, "item %zu: 'offer_id' must be a positive integer", i);
+				if (!json_object_is_type(val, json_type_int) ||
+				    json_object_get_int64(val) <= 0) {
+					snprintf(err, errlen,
+					         "item %zu: 'offer_id' must be a positive integer", i);
 					return -1;
 				}
 				has_offer = true;
 			} else if (!strcmp(key, "weight")) {
-				if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0 ||
-				    json_object_get_int64(val) > 1000000) {
-					snprintf(err, errlen, "item %zu: 'weight' must be an integer from 0 to 1000000", i);
+				if (!json_object_is_type(val, json_type_int) ||
+				    json_object_get_int64(val) < 0 || json_object_get_int64(val) > 1000000) {
+					snprintf(err, errlen,
+					         "item %zu: 'weight' must be an integer from 0 to 1000000",
+					         i);
 					return -1;
 				}
 				has_weight = true;
 			} else if (!strcmp(key, "name")) {
-				const char *s = json_object_is_type(val, json_type_string) ? json_object_get_string(val) : NULL;
+				const char *s = json_object_is_type(val, json_type_string)
+				                    ? json_object_get_string(val)
+				                    : NULL;
 				if (s == NULL || s[0] == '\0' || strlen(s) > 64) {
-					snprintf(err, errlen, "item %zu: 'name' must be a string of 1 to 64 characters", i);
+					snprintf(err, errlen,
+					         "item %zu: 'name' must be a string of 1 to 64 characters",
+					         i);
 					return -1;
 				}
 				for (size_t k = 0; k < i; k++)
-					if (json_object_object_get_ex(json_object_array_get_idx(v, k), "name", &m) &&
+					if (json_object_object_get_ex(json_object_array_get_idx(v, k), "name",
+					                              &m) &&
 					    !strcmp(json_object_get_string(m), s)) {
-						snprintf(err, errlen, "item %zu: name \"%s\" is used twice", i, s);
+						snprintf(err, errlen, "item %zu: name \"%s\" is used twice",
+						         i, s);
 						return -1;
 					}
 			} else if (!strcmp(key, "countries")) {
@@ -215,7 +236,8 @@ static int route_before_insert(struct req *q, struct resp *r, struct rvals *v)
 {
 	const char *offer = rval(v, "offer_id"), *link = rval(v, "link_id"), *dests = rval(v, "destinations");
 	if ((offer == NULL) == (link == NULL)) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "a route needs exactly one of 'offer_id' and 'link_id'");
+		resp_error(q, r, 400, "INVALID_PARAMETER",
+		           "a route needs exactly one of 'offer_id' and 'link_id'");
 		return -1;
 	}
 	/* Offer destinations must be offers of this tenant. */
@@ -230,8 +252,10 @@ static int route_before_insert(struct req *q, struct resp *r, struct rvals *v)
 		bool dberr;
 		if (!tenant_row(q, "offers", id, &dberr)) {
 			if (!dberr)
-				resp_error(q, r, 400, "INVALID_PARAMETER",
-					   "field 'destinations' item %zu: offer %s is not an offer of this tenant", i, id);
+				resp_error(
+				    q, r, 400, "INVALID_PARAMETER",
+				    "field 'destinations' item %zu: offer %s is not an offer of this tenant",
+				    i, id);
 			rc = -1;
 		}
 	}
@@ -240,23 +264,23 @@ static int route_before_insert(struct req *q, struct resp *r, struct rvals *v)
 }
 
 static const struct field route_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "offer_id", .type = F_ID, .flags = FF_FIXED | FF_NULLABLE | FF_FILTER, .ref = "offers"},
-	{.name = "link_id", .type = F_ID, .flags = FF_FIXED | FF_NULLABLE, .ref = "links"},
-	{.name = "name", .type = F_STR, .flags = FF_NULLABLE, .max = 200},
-	{.name = "destinations", .type = F_JSON, .flags = FF_REQUIRED, .check = route_destinations_check},
-	{.name = "sticky", .type = F_BOOL, .flags = 0},
-	{.name = "fallback_url", .type = F_URL, .flags = FF_NULLABLE, .max = 2048},
-	{.name = "active", .type = F_BOOL, .flags = 0},
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "offer_id", .type = F_ID, .flags = FF_FIXED | FF_NULLABLE | FF_FILTER, .ref = "offers"},
+    {.name = "link_id", .type = F_ID, .flags = FF_FIXED | FF_NULLABLE, .ref = "links"},
+    {.name = "name", .type = F_STR, .flags = FF_NULLABLE, .max = 200},
+    {.name = "destinations", .type = F_JSON, .flags = FF_REQUIRED, .check = route_destinations_check},
+    {.name = "sticky", .type = F_BOOL, .flags = 0},
+    {.name = "fallback_url", .type = F_URL, .flags = FF_NULLABLE, .max = 2048},
+    {.name = "active", .type = F_BOOL, .flags = 0},
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 const struct resource res_routes = {
-	.name = "route",
-	.table = "routes",
-	.fields = route_fields,
-	.bump_cache = true,
-	.before_insert = route_before_insert,
+    .name = "route",
+    .table = "routes",
+    .fields = route_fields,
+    .bump_cache = true,
+    .before_insert = route_before_insert,
 };

@@ -7,9 +7,10 @@
 #include <stddef.h>
 
 struct ua_info {
-	const char *device;  /* "desktop", "mobile", "tablet" ("bot" is set by the caller) */
-	const char *os;      /* "Windows", "macOS", "iOS", "Android", "ChromeOS", "Linux", "other" */
-	const char *browser; /* "Chrome", "Safari", "Firefox", "Edge", "Opera", "Samsung", "Yandex", "other" */
+	const char *device; /* "desktop", "mobile", "tablet" ("bot" is set by the caller) */
+	const char *os;     /* "Windows", "macOS", "iOS", "Android", "ChromeOS", "Linux", "other" */
+	const char
+	    *browser; /* "Chrome", "Safari", "Firefox", "Edge", "Opera", "Samsung", "Yandex", "other" */
 };
 
 /* Fills out; ua may be NULL or empty (then desktop/other/other). The

@@ -66,7 +66,7 @@ static void test_browsers_not_flagged(void)
 		if (vd.bot || vd.score) {
 			flagged++;
 			fprintf(stderr, "false positive (%s, %s): %s\n", vd.reason,
-				vd.pattern >= 0 ? botua_pattern(m, vd.pattern) : "-", ua);
+			        vd.pattern >= 0 ? botua_pattern(m, vd.pattern) : "-", ua);
 		}
 		struct ua_info info;
 		ua_parse(ua, strlen(ua), &info);
@@ -78,8 +78,8 @@ static void test_browsers_not_flagged(void)
 	for (size_t i = 0; i < tested; i++)
 		uniq += i == 0 || strcmp(seen[i], seen[i - 1]) != 0;
 	free(seen);
-	fprintf(stderr, "browsers: %zu tested (%zu distinct), %zu flagged; device class right for %zu\n", tested,
-		uniq, flagged, dev_ok);
+	fprintf(stderr, "browsers: %zu tested (%zu distinct), %zu flagged; device class right for %zu\n",
+	        tested, uniq, flagged, dev_ok);
 	CU_ASSERT(uniq >= 500);
 	CU_ASSERT_EQUAL(flagged, 0);
 	CU_ASSERT(dev_ok * 100 >= tested * 95);
@@ -124,9 +124,11 @@ static void test_builtin_only(void)
 	struct botua *m = botua_new(NULL, err, sizeof err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	CU_ASSERT(botua_match(m, "Mozilla/5.0 (compatible; SomeNewBot/1.0; +http://x)", 50) >= 0);
-	const char *hc = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0 Safari/537.36";
+	const char *hc = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+	                 "HeadlessChrome/120.0 Safari/537.36";
 	CU_ASSERT(botua_match(m, hc, strlen(hc)) >= 0);
-	const char *cubot = "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36";
+	const char *cubot = "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like "
+	                    "Gecko) Chrome/120.0 Mobile Safari/537.36";
 	CU_ASSERT_EQUAL(botua_match(m, cubot, strlen(cubot)), -1);
 	CU_ASSERT_PTR_NULL(botua_new("/nonexistent.json", err, sizeof err));
 	botua_free(m);
@@ -141,7 +143,8 @@ static void test_signals(void)
 	CU_ASSERT_EQUAL(netset_add(dc, "AS16509"), 0);
 	netset_finish(dc);
 	struct bot_rules rules = {m, dc, 70};
-	const char *chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+	const char *chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+	                     "Gecko) Chrome/131.0.0.0 Safari/537.36";
 	static const struct {
 		const char *ua, *al, *ip;
 		unsigned asn;
@@ -150,12 +153,13 @@ static void test_signals(void)
 		const char *reason;
 		int score;
 	} t[] = {
-		{NULL, "en", "192.0.2.1", 0, false, true, "empty_ua", 100},
-		{"", "en", "192.0.2.1", 0, false, true, "empty_ua", 100},
-		{"curl/8.1.2", "en", "192.0.2.1", 0, false, true, "crawler_ua", 100},
-		{"MyScript/1.0", "en", "192.0.2.1", 0, false, true, "non_browser_ua", 80},
-		{"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "en", "192.0.2.1", 0, false, true, "crawler_ua", 100},
-		{NULL, NULL, NULL, 0, false, false, NULL, 0}, /* end */
+	    {NULL, "en", "192.0.2.1", 0, false, true, "empty_ua", 100},
+	    {"", "en", "192.0.2.1", 0, false, true, "empty_ua", 100},
+	    {"curl/8.1.2", "en", "192.0.2.1", 0, false, true, "crawler_ua", 100},
+	    {"MyScript/1.0", "en", "192.0.2.1", 0, false, true, "non_browser_ua", 80},
+	    {"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "en", "192.0.2.1", 0,
+	     false, true, "crawler_ua", 100},
+	    {NULL, NULL, NULL, 0, false, false, NULL, 0}, /* end */
 	};
 	for (size_t i = 0; t[i].al; i++) {
 		struct bot_input in = {t[i].ua, t[i].al, t[i].ip, t[i].asn, t[i].act};
@@ -241,15 +245,30 @@ static void test_uaparse(void)
 	static const struct {
 		const char *ua, *dev, *os, *br;
 	} t[] = {
-		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", "desktop", "Windows", "Edge"},
-		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1", "mobile", "iOS", "Safari"},
-		{"Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0 Mobile/15E148 Safari/604.1", "tablet", "iOS", "Chrome"},
-		{"Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36", "mobile", "Android", "Samsung"},
-		{"Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "tablet", "Android", "Chrome"},
-		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0", "desktop", "macOS", "Firefox"},
-		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 OPR/106.0.0.0", "desktop", "Linux", "Opera"},
-		{"Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "desktop", "ChromeOS", "Chrome"},
-		{"", "desktop", "other", "other"},
+	    {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+	     "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+	     "desktop", "Windows", "Edge"},
+	    {"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+	     "Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+	     "mobile", "iOS", "Safari"},
+	    {"Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+	     "CriOS/120.0 Mobile/15E148 Safari/604.1",
+	     "tablet", "iOS", "Chrome"},
+	    {"Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+	     "SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+	     "mobile", "Android", "Samsung"},
+	    {"Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) "
+	     "Chrome/120.0.0.0 Safari/537.36",
+	     "tablet", "Android", "Chrome"},
+	    {"Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0",
+	     "desktop", "macOS", "Firefox"},
+	    {"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+	     "Safari/537.36 OPR/106.0.0.0",
+	     "desktop", "Linux", "Opera"},
+	    {"Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+	     "Chrome/120.0.0.0 Safari/537.36",
+	     "desktop", "ChromeOS", "Chrome"},
+	    {"", "desktop", "other", "other"},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		struct ua_info u;
@@ -266,7 +285,8 @@ static void test_speed(void)
 	 * user agent against every pattern must stay in microseconds. */
 	struct botua *m = matcher();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	const char *ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+	const char *ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+	                 "Chrome/131.0.0.0 Safari/537.36";
 	size_t len = strlen(ua);
 	struct timespec a, b;
 	clock_gettime(CLOCK_MONOTONIC, &a);
@@ -281,14 +301,14 @@ static void test_speed(void)
 }
 
 static const struct unit_case cases[] = {
-	{"patterns loaded", test_loaded},
-	{"browsers: no false positive", test_browsers_not_flagged},
-	{"crawlers: recall", test_crawlers_recall},
-	{"built-in patterns", test_builtin_only},
-	{"signals and scores", test_signals},
-	{"datacenter set", test_netset},
-	{"device, os, browser", test_uaparse},
-	{"matching speed", test_speed},
-	{NULL, NULL},
+    {"patterns loaded", test_loaded},
+    {"browsers: no false positive", test_browsers_not_flagged},
+    {"crawlers: recall", test_crawlers_recall},
+    {"built-in patterns", test_builtin_only},
+    {"signals and scores", test_signals},
+    {"datacenter set", test_netset},
+    {"device, os, browser", test_uaparse},
+    {"matching speed", test_speed},
+    {NULL, NULL},
 };
 UNIT_MAIN("bot")

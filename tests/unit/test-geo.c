@@ -39,10 +39,12 @@ static void test_lookup(void)
 		unsigned asn;
 		int found;
 	} t[] = {
-		{"8.8.8.8", "US", 15169, 1},   {"3.120.0.1", "US", 16509, 1}, {"5.9.10.11", "DE", 24940, 1},
-		{"192.0.2.10", "US", 64500, 1}, {"192.0.2.200", "DE", 64500, 1}, {"198.51.100.7", "FR", 0, 1},
-		{"2001:db8:1::5", "US", 0, 1}, {"2001:db8:2:ffff::1", "DE", 0, 1}, {"203.0.113.1", "", 0, 0},
-		{"10.1.2.3", "", 0, 0},         {"not-an-ip", "", 0, 0},         {"", "", 0, 0},
+	    {"8.8.8.8", "US", 15169, 1},     {"3.120.0.1", "US", 16509, 1},
+	    {"5.9.10.11", "DE", 24940, 1},   {"192.0.2.10", "US", 64500, 1},
+	    {"192.0.2.200", "DE", 64500, 1}, {"198.51.100.7", "FR", 0, 1},
+	    {"2001:db8:1::5", "US", 0, 1},   {"2001:db8:2:ffff::1", "DE", 0, 1},
+	    {"203.0.113.1", "", 0, 0},       {"10.1.2.3", "", 0, 0},
+	    {"not-an-ip", "", 0, 0},         {"", "", 0, 0},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		struct geo_result r;
@@ -79,8 +81,9 @@ static void test_packaged_db(void)
 {
 	/* The real database from npm, when installed (scripts/lib.sh does). */
 	char path[512];
-	snprintf(path, sizeof path, "%s/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb",
-		 SRCDIR);
+	snprintf(path, sizeof path,
+	         "%s/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb",
+	         SRCDIR);
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
 		fprintf(stderr, "packaged country database not installed; skipped\n");
@@ -133,24 +136,66 @@ static void test_precedence(void)
 		bool want;
 		enum geo_scope by;
 	} t[] = {
-		{"no rules", {{0}}, 0, "US", true, true, N},
-		{"no rules, unknown, unknown blocked", {{0}}, 0, "", false, true, N},
-		{"tenant block US: US", {{T, true, true, "US"}}, 1, "US", true, false, T},
-		{"tenant block US: DE", {{T, true, true, "US"}}, 1, "DE", true, true, T},
-		{"tenant allow US: DE", {{T, false, true, "US"}}, 1, "DE", true, false, T},
-		{"tenant allow US,DE: DE", {{T, false, true, "USDE"}}, 1, "DE", true, true, T},
-		{"advertiser beats tenant", {{T, true, true, "US"}, {A, false, true, "US"}}, 2, "US", true, true, A},
-		{"advertiser allow US: DE blocked", {{T, true, true, "US"}, {A, false, true, "US"}}, 2, "DE", true, false, A},
-		{"offer beats advertiser", {{A, true, true, "DE"}, {O, false, true, "DE"}}, 2, "DE", true, true, O},
-		{"offer beats tenant", {{T, false, true, "US"}, {O, true, true, "FR"}}, 2, "DE", true, true, O},
-		{"inactive offer rule ignored", {{T, true, true, "US"}, {O, false, false, "US"}}, 2, "US", true, false, T},
-		{"all inactive", {{T, true, false, "US"}, {O, true, false, "US"}}, 2, "US", true, true, N},
-		{"same scope: block wins over allow", {{O, false, true, "USDE"}, {O, true, true, "DE"}}, 2, "DE", true, false, O},
-		{"same scope: two allow lists", {{O, false, true, "US"}, {O, false, true, "DE"}}, 2, "DE", true, true, O},
-		{"unknown, allowed by config", {{T, false, true, "US"}}, 1, "", true, true, T},
-		{"unknown, blocked by config", {{T, false, true, "US"}}, 1, "", false, false, T},
-		{"unknown NULL, blocked by config", {{O, true, true, "US"}}, 1, NULL, false, false, O},
-		{"three scopes, offer decides", {{T, true, true, "DE"}, {A, true, true, "DE"}, {O, false, true, "DE"}}, 3, "DE", true, true, O},
+	    {"no rules", {{0}}, 0, "US", true, true, N},
+	    {"no rules, unknown, unknown blocked", {{0}}, 0, "", false, true, N},
+	    {"tenant block US: US", {{T, true, true, "US"}}, 1, "US", true, false, T},
+	    {"tenant block US: DE", {{T, true, true, "US"}}, 1, "DE", true, true, T},
+	    {"tenant allow US: DE", {{T, false, true, "US"}}, 1, "DE", true, false, T},
+	    {"tenant allow US,DE: DE", {{T, false, true, "USDE"}}, 1, "DE", true, true, T},
+	    {"advertiser beats tenant",
+	     {{T, true, true, "US"}, {A, false, true, "US"}},
+	     2,
+	     "US",
+	     true,
+	     true,
+	     A},
+	    {"advertiser allow US: DE blocked",
+	     {{T, true, true, "US"}, {A, false, true, "US"}},
+	     2,
+	     "DE",
+	     true,
+	     false,
+	     A},
+	    {"offer beats advertiser",
+	     {{A, true, true, "DE"}, {O, false, true, "DE"}},
+	     2,
+	     "DE",
+	     true,
+	     true,
+	     O},
+	    {"offer beats tenant", {{T, false, true, "US"}, {O, true, true, "FR"}}, 2, "DE", true, true, O},
+	    {"inactive offer rule ignored",
+	     {{T, true, true, "US"}, {O, false, false, "US"}},
+	     2,
+	     "US",
+	     true,
+	     false,
+	     T},
+	    {"all inactive", {{T, true, false, "US"}, {O, true, false, "US"}}, 2, "US", true, true, N},
+	    {"same scope: block wins over allow",
+	     {{O, false, true, "USDE"}, {O, true, true, "DE"}},
+	     2,
+	     "DE",
+	     true,
+	     false,
+	     O},
+	    {"same scope: two allow lists",
+	     {{O, false, true, "US"}, {O, false, true, "DE"}},
+	     2,
+	     "DE",
+	     true,
+	     true,
+	     O},
+	    {"unknown, allowed by config", {{T, false, true, "US"}}, 1, "", true, true, T},
+	    {"unknown, blocked by config", {{T, false, true, "US"}}, 1, "", false, false, T},
+	    {"unknown NULL, blocked by config", {{O, true, true, "US"}}, 1, NULL, false, false, O},
+	    {"three scopes, offer decides",
+	     {{T, true, true, "DE"}, {A, true, true, "DE"}, {O, false, true, "DE"}},
+	     3,
+	     "DE",
+	     true,
+	     true,
+	     O},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		enum geo_scope by;
@@ -174,12 +219,12 @@ static void cleanup(void)
 }
 
 static const struct unit_case cases[] = {
-	{"lookup", test_lookup},
-	{"geo off", test_off},
-	{"packaged database", test_packaged_db},
-	{"country codes", test_codes},
-	{"precedence table", test_precedence},
-	{"cleanup", cleanup},
-	{NULL, NULL},
+    {"lookup", test_lookup},
+    {"geo off", test_off},
+    {"packaged database", test_packaged_db},
+    {"country codes", test_codes},
+    {"precedence table", test_precedence},
+    {"cleanup", cleanup},
+    {NULL, NULL},
 };
 UNIT_MAIN("geo")

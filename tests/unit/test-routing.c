@@ -6,8 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "routing.h"
 #include "shm.h"
+#include "trafficres.h"
 #include "unit.h"
 
 static const char *const mobile_only[] = {"mobile", "tablet", NULL};
@@ -16,7 +19,7 @@ static const char *const ios_only[] = {"iOS", NULL};
 static void test_split_exact(void)
 {
 	struct route_dest d[2] = {{.name = "a", .url = "http://a", .weight = 70},
-				  {.name = "b", .url = "http://b", .weight = 30}};
+	                          {.name = "b", .url = "http://b", .weight = 30}};
 	struct route_plan r = {.id = 1, .dests = d, .ndests = 2};
 	long count[2] = {0, 0};
 	long worst = 0;
@@ -29,7 +32,8 @@ static void test_split_exact(void)
 		if (n >= 99 && dev > worst)
 			worst = dev;
 	}
-	fprintf(stderr, "70/30 over 10000: %ld/%ld; worst prefix deviation %ld clicks\n", count[0], count[1], worst);
+	fprintf(stderr, "70/30 over 10000: %ld/%ld; worst prefix deviation %ld clicks\n", count[0], count[1],
+	        worst);
 	CU_ASSERT(labs(count[0] - 7000) <= 100); /* the 1 % of the issue */
 	CU_ASSERT(labs(count[0] - 7000) <= 5);   /* what the sequence actually gives */
 	CU_ASSERT(worst <= 5);
@@ -37,8 +41,10 @@ static void test_split_exact(void)
 
 static void test_split_three(void)
 {
-	struct route_dest d[4] = {{.name = "a", .weight = 50}, {.name = "b", .weight = 30},
-				  {.name = "c", .weight = 20}, {.name = "off", .weight = 0}};
+	struct route_dest d[4] = {{.name = "a", .weight = 50},
+	                          {.name = "b", .weight = 30},
+	                          {.name = "c", .weight = 20},
+	                          {.name = "off", .weight = 0}};
 	struct route_plan r = {.id = 2, .dests = d, .ndests = 4};
 	long c[4] = {0};
 	for (uint64_t n = 0; n < 1000; n++)
@@ -85,7 +91,8 @@ static void test_sticky(void)
 	char err[128];
 	struct shm *s = shm_open_state(NULL, err, sizeof err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	struct route_dest d[2] = {{.name = "a", .weight = 50}, {.name = "b", .weight = 50, .countries = "US"}};
+	struct route_dest d[2] = {{.name = "a", .weight = 50},
+	                          {.name = "b", .weight = 50, .countries = "US"}};
 	struct route_plan r = {.id = 4, .sticky = true, .dests = d, .ndests = 2};
 	char fp[33];
 	int first[200];
@@ -97,7 +104,8 @@ static void test_sticky(void)
 	for (int round = 0; round < 3; round++)
 		for (int v = 0; v < 200; v++) {
 			snprintf(fp, sizeof fp, "visitor-%d", v);
-			int again = route_choose(&r, s, fp, "US", "desktop", "Windows", 5000 + 60 * round, true);
+			int again =
+			    route_choose(&r, s, fp, "US", "desktop", "Windows", 5000 + 60 * round, true);
 			same += again == first[v];
 		}
 	for (int v = 0; v < 200; v++)
@@ -200,13 +208,72 @@ static void test_many_keys(void)
 	shm_close(s);
 }
 
+static void test_destinations_check(void)
+{
+	static const struct {
+		const char *json;
+		bool ok;
+	} t[] = {
+	    {"[{\"url\":\"https://a.example/x?c={click_id}\",\"weight\":70},{\"offer_id\":3,\"weight\":30}]",
+	     true},
+	    {"[{\"name\":\"A\",\"url\":\"http://a/\",\"weight\":1,\"countries\":[\"US\",\"DE\"],"
+	     "\"devices\":[\"mobile\"],\"os\":[\"iOS\",\"Android\"]}]",
+	     true},
+	    {"[{\"url\":\"http://a/\",\"weight\":0}]", true},
+	    {"[]", false},
+	    {"{}", false},
+	    {"[1]", false},
+	    {"[{\"weight\":1}]", false},
+	    {"[{\"url\":\"http://a/\"}]", false},
+	    {"[{\"url\":\"http://a/\",\"offer_id\":2,\"weight\":1}]", false},
+	    {"[{\"url\":\"javascript:alert(1)\",\"weight\":1}]", false},
+	    {"[{\"url\":\"http://a/ b\",\"weight\":1}]", false},
+	    {"[{\"offer_id\":0,\"weight\":1}]", false},
+	    {"[{\"offer_id\":\"3\",\"weight\":1}]", false},
+	    {"[{\"url\":\"http://a/\",\"weight\":1000001}]", false},
+	    {"[{\"url\":\"http://a/\",\"weight\":1.5}]", false},
+	    {"[{\"url\":\"http://a/\",\"weight\":1,\"countries\":[\"ZZ\"]}]", false},
+	    {"[{\"url\":\"http://a/\",\"weight\":1,\"countries\":[]}]", false},
+	    {"[{\"url\":\"http://a/\",\"weight\":1,\"devices\":[\"phone\"]}]", false},
+	    {"[{\"url\":\"http://a/\",\"weight\":1,\"os\":[\"windows\"]}]", false},
+	    {"[{\"url\":\"http://a/\",\"weight\":1,\"extra\":1}]", false},
+	    {"[{\"name\":\"x\",\"url\":\"http://a/\",\"weight\":1},{\"name\":\"x\",\"url\":\"http://b/"
+	     "\",\"weight\":1}]",
+	     false},
+	    {"[{\"name\":\"\",\"url\":\"http://a/\",\"weight\":1}]", false},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct json_object *v = json_tokener_parse(t[i].json);
+		char err[256] = "";
+		int rc = route_destinations_check(v, err, sizeof err);
+		if ((rc == 0) != t[i].ok)
+			fprintf(stderr, "destinations %s: rc %d (%s)\n", t[i].json, rc, err);
+		CU_ASSERT_EQUAL(rc == 0, t[i].ok);
+		if (!t[i].ok)
+			CU_ASSERT(err[0] != '\0');
+		json_object_put(v);
+	}
+	/* 65 destinations: one too many. */
+	struct json_object *arr = json_object_new_array();
+	for (int i = 0; i < 65; i++) {
+		struct json_object *d = json_object_new_object();
+		json_object_object_add(d, "url", json_object_new_string("http://a/"));
+		json_object_object_add(d, "weight", json_object_new_int(1));
+		json_object_array_add(arr, d);
+	}
+	char err[256];
+	CU_ASSERT_EQUAL(route_destinations_check(arr, err, sizeof err), -1);
+	json_object_put(arr);
+}
+
 static const struct unit_case cases[] = {
-	{"70/30 split exact over 10,000 clicks", test_split_exact},
-	{"three-way split and zero weights", test_split_three},
-	{"conditions and fallback", test_conditions},
-	{"sticky per visitor", test_sticky},
-	{"counters shared between processes", test_shared_between_processes},
-	{"more keys than slots", test_many_keys},
-	{NULL, NULL},
+    {"route destinations validation", test_destinations_check},
+    {"70/30 split exact over 10,000 clicks", test_split_exact},
+    {"three-way split and zero weights", test_split_three},
+    {"conditions and fallback", test_conditions},
+    {"sticky per visitor", test_sticky},
+    {"counters shared between processes", test_shared_between_processes},
+    {"more keys than slots", test_many_keys},
+    {NULL, NULL},
 };
 UNIT_MAIN("routing")
