@@ -13,7 +13,9 @@
 #include "http.h"
 #include "util.h"
 
-const char CONV_NOT_TEXT[] = "";
+/* Not empty: the parser treats "" as absent, and a JSON object given as
+ * "amount" must be refused by name, not ignored (found by 80-hostile). */
+const char CONV_NOT_TEXT[] = "(not text)";
 
 /* Active ISO 4217 codes plus precious metals and SDR; without XTS/XXX
  * (testing, "no currency"), which no sale is in. */

@@ -5,6 +5,8 @@
  * by NUL bytes. */
 #include "fuzz.h"
 
+#include <json-c/json.h>
+
 #include "arena.h"
 #include "conversion.h"
 #include "decimal.h"
@@ -39,6 +41,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&in, 0, sizeof in);
 	const char *why = NULL;
 	const char *bad = conv_input_from_req(&q, &in, &why);
+	/* A parameter that is not text in a JSON body (object, array, boolean)
+	 * is refused, never silently dropped. */
+	if (q.json != NULL && json_object_is_type(q.json, json_type_object)) {
+		static const char *names[] = {"click_id", "transaction_id", "amount", "currency", "status",
+					      "event", "adv_sub1", "adv_sub2", "adv_sub3", "adv_sub4", "adv_sub5"};
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+			struct json_object *v;
+			if (json_object_object_get_ex(q.json, names[i], &v) && v != NULL &&
+			    (json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array) ||
+			     json_object_is_type(v, json_type_boolean)))
+				FUZZ_CHECK(bad != NULL);
+		}
+	}
 	if (bad != NULL) {
 		FUZZ_CHECK(why != NULL && why[0] != '\0');
 	} else {

@@ -12,12 +12,19 @@
 
 static struct arena *a;
 
-/* Parses body for res; returns 0/-1 and leaves the message in err. */
+static void put_json(void *o)
+{
+	json_object_put(o);
+}
+
+/* Parses body for res; returns 0/-1 and leaves the message in err. The
+ * values may point into the JSON object (numbers keep their text), so it
+ * lives on the arena like a request's body (ASan found it freed too early). */
 static int parse(const struct resource *res, const char *body, bool patch, struct rvals *v, char *err)
 {
 	struct json_object *o = json_tokener_parse(body);
 	int rc = resource_parse(res, o, patch, a, v, err, 256);
-	json_object_put(o);
+	arena_defer(a, put_json, o);
 	return rc;
 }
 
