@@ -26,7 +26,8 @@ const struct route routes[] = {
 	/* No R_DB: a cached link is answered with PostgreSQL down. */
 	{"/c/*", HTTP_GET, R_ANYPARAM, 0, NULL, h_click},
 	{"/admin/health", HTTP_GET, 0, ADMIN, NULL, h_admin_health},
-	{"/postback", HTTP_GET | HTTP_POST, R_DB | R_TENANT | R_ANYPARAM | R_RL_POSTBACK,
+	/* /postback: conv_record opens the tenant scope itself, pipelined (convstore.h). */
+	{"/postback", HTTP_GET | HTTP_POST, R_DB | R_ANYPARAM | R_RL_POSTBACK,
 	 SCOPE_BIT(SCOPE_ADMIN) | SCOPE_BIT(SCOPE_ADVERTISER), NULL, h_postback},
 	/* POST: the Web SDK's navigator.sendBeacon (form body, same parameters). */
 	{"/pixel", HTTP_GET | HTTP_POST, R_ANYPARAM, 0, NULL, h_pixel},

@@ -136,6 +136,136 @@ static int prepare_sql(struct arena *a)
 	return 0;
 }
 
+static const char *ll(struct arena *a, long long v);
+static int ensure_prepared(PGconn *c, int which, const char *sql, int n);
+
+/* The hot statements are prepared once per connection: the lookup goes to
+ * a partitioned table, and planning it on every request (pruning the
+ * clicks partitions) cost more than running it. A reconnect (new backend
+ * pid) prepares again. */
+enum { PS_LOOKUP, PS_INSERT, PS_UPDATE, PS_EXISTING, PS_COUNT };
+static const char *ps_names[PS_COUNT] = {"conv_lookup", "conv_insert", "conv_update", "conv_existing"};
+static PGconn *ps_conn;
+static int ps_pid;
+static unsigned ps_done;
+
+static void put_result(void *r)
+{
+	PQclear(r);
+}
+
+static PGresult *exec_prepared(struct app *app, struct arena *a, int which, const char *sql, int n,
+			       const char *const *p)
+{
+	if (!db_ready(app->db))
+		return NULL;
+	PGconn *c = db_conn(app->db);
+	if (ensure_prepared(c, which, sql, n) != 0)
+		return NULL;
+	PGresult *res = PQexecPrepared(c, ps_names[which], n, p, NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		log_warn("conversion: %s: %s %s", ps_names[which], state ? state : "",
+			 res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+		if (state && !strcmp(state, "26000"))
+			ps_done = 0; /* prepared statements gone: prepare again next time */
+		PQclear(res);
+		return NULL;
+	}
+	if (arena_defer(a, put_result, res) != 0)
+		return NULL;
+	return res;
+}
+
+/* Several statements in one round trip (libpq pipeline mode). q[i].prep is
+ * a PS_* statement (prepared first, outside the pipeline) or -1 for q[i].sql
+ * as it is. res[i] gets each result (on the arena). Returns 0 when all
+ * succeeded, else -1 (an open transaction is then aborted). */
+struct pq {
+	int prep;
+	const char *sql;
+	int n;
+	const char *const *p;
+};
+
+static int ensure_prepared(PGconn *c, int which, const char *sql, int n)
+{
+	if (c != ps_conn || PQbackendPID(c) != ps_pid) {
+		ps_conn = c;
+		ps_pid = PQbackendPID(c);
+		ps_done = 0;
+	}
+	if (ps_done & (1u << which))
+		return 0;
+	PGresult *r = PQprepare(c, ps_names[which], sql, n, NULL);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		log_warn("conversion: prepare %s: %s", ps_names[which], PQresultErrorMessage(r));
+	PQclear(r);
+	if (!ok)
+		return -1;
+	ps_done |= 1u << which;
+	return 0;
+}
+
+static int pipe_run(struct app *app, struct arena *a, const struct pq *q, int n, PGresult **res)
+{
+	if (!db_ready(app->db))
+		return -1;
+	PGconn *c = db_conn(app->db);
+	for (int i = 0; i < n; i++)
+		if (q[i].prep >= 0 && ensure_prepared(c, q[i].prep, q[i].sql, q[i].n) != 0)
+			return -1;
+	if (!PQenterPipelineMode(c))
+		return -1;
+	bool ok = true;
+	for (int i = 0; i < n && ok; i++)
+		ok = q[i].prep >= 0 ? PQsendQueryPrepared(c, ps_names[q[i].prep], q[i].n, q[i].p, NULL, NULL, 0)
+				    : PQsendQueryParams(c, q[i].sql, q[i].n, NULL, q[i].p, NULL, NULL, 0);
+	if (!ok || !PQpipelineSync(c)) {
+		log_warn("conversion: pipeline: %s", PQerrorMessage(c));
+		return -1; /* the connection is broken: db_ready() reconnects */
+	}
+	for (int i = 0; i < n; i++) {
+		PGresult *r = PQgetResult(c);
+		res[i] = r;
+		ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+		if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+			if (ok && st != PGRES_PIPELINE_ABORTED)
+				log_warn("conversion: %s", r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+			ok = false;
+		}
+		if (r) {
+			arena_defer(a, put_result, r);
+			PQclear(PQgetResult(c)); /* the NULL that ends each statement */
+		}
+	}
+	PGresult *sync = PQgetResult(c);
+	PQclear(sync);
+	PQexitPipelineMode(c);
+	return ok ? 0 : -1;
+}
+
+/* own_scope: the transaction conv_record opens and ends itself. */
+static bool scope_open;
+
+static const char *scope_tenant(struct arena *a, const struct auth *au)
+{
+	return au->tenant_id > 0 ? ll(a, au->tenant_id) : "*";
+}
+
+static int scope_close(struct app *app, struct arena *a, bool commit)
+{
+	scope_open = false;
+	PGresult *res = db_exec(app->db, a, commit ? "COMMIT" : "ROLLBACK", 0, NULL);
+	if (commit && res && !strcmp(PQcmdStatus(res), "COMMIT"))
+		return 0;
+	if (commit && res == NULL)
+		db_exec(app->db, a, "ROLLBACK", 0, NULL);
+	return commit ? -1 : 0;
+}
+
 static const char *LOOKUP_SQL =
 	"SELECT ka.postback_secret_enc, ka.require_signature, x.tenant_id, x.offer_id, x.affiliate_id, "
 	"x.link_id, x.billable, x.advertiser_id, x.currency, x.payout_type, x.payout_value, "
@@ -256,10 +386,9 @@ static void fill_ok(struct conv_result *out, enum conv_outcome o, const char *id
 	dec_format(p, 2, out->payout);
 }
 
-int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
-		const struct conv_actor *who, struct conv_result *out)
+static int record(struct app *app, struct arena *a, const struct conv_input *in,
+		  const struct conv_actor *who, struct conv_result *out)
 {
-	memset(out, 0, sizeof *out);
 	const struct auth *au = &who->auth;
 	if (prepare_sql(a) != 0)
 		return -1;
@@ -277,8 +406,25 @@ int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
 
 	/* 2. One round trip: the key's advertiser (signature settings) and
 	 * the click with its offer, straight from the click's partition. */
-	PGresult *res = db_execp(app->db, a, LOOKUP_SQL, in->click_id, clickat, ll(a, au->tenant_id),
-				 ll(a, au->scope == SCOPE_ADVERTISER ? au->advertiser_id : 0));
+	const char *lp[4] = {in->click_id, clickat, ll(a, au->tenant_id),
+			     ll(a, au->scope == SCOPE_ADVERTISER ? au->advertiser_id : 0)};
+	PGresult *res;
+	if (who->own_scope) {
+		/* BEGIN, the tenant for RLS and the lookup: one round trip. */
+		const char *tp[1] = {scope_tenant(a, au)};
+		const struct pq q[3] = {
+			{-1, "BEGIN", 0, NULL},
+			{-1, "SELECT set_config('afftok.tenant_id', $1, true)", 1, tp},
+			{PS_LOOKUP, LOOKUP_SQL, 4, lp},
+		};
+		PGresult *r3[3];
+		scope_open = true;
+		if (pipe_run(app, a, q, 3, r3) != 0)
+			return unavailable(app, out);
+		res = r3[2];
+	} else {
+		res = exec_prepared(app, a, PS_LOOKUP, LOOKUP_SQL, 4, lp);
+	}
 	if (res == NULL || PQntuples(res) != 1)
 		return unavailable(app, out);
 
@@ -368,7 +514,19 @@ int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
 				conv_status_name(status), reason, in->event, in->has_amount ? amount : NULL, cur,
 				offer_cur, pay, rev, in->adv_sub[0], in->adv_sub[1], in->adv_sub[2], in->adv_sub[3],
 				in->adv_sub[4], who->source, actor, evt};
-			PGresult *ins = db_exec(app->db, a, insert_sql, 25, p);
+			PGresult *ins;
+			if (who->own_scope && scope_open) {
+				/* The insert and its COMMIT: one round trip. */
+				const struct pq q[2] = {{PS_INSERT, insert_sql, 25, p}, {-1, "COMMIT", 0, NULL}};
+				PGresult *r2[2];
+				int prc = pipe_run(app, a, q, 2, r2);
+				scope_open = prc != 0; /* failed: still to roll back */
+				if (prc != 0 || strcmp(PQcmdStatus(r2[1]), "COMMIT") != 0)
+					return unavailable(app, out);
+				ins = r2[0];
+			} else {
+				ins = exec_prepared(app, a, PS_INSERT, insert_sql, 25, p);
+			}
 			if (ins == NULL)
 				return unavailable(app, out);
 			if (PQntuples(ins) == 1) {
@@ -378,13 +536,25 @@ int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
 				return 0;
 			}
 		}
+		if (who->own_scope && !scope_open) {
+			/* The insert committed nothing: a new scope for what follows. */
+			const char *tp[1] = {scope_tenant(a, au)};
+			const struct pq q[2] = {
+				{-1, "BEGIN", 0, NULL},
+				{-1, "SELECT set_config('afftok.tenant_id', $1, true)", 1, tp},
+			};
+			PGresult *r2[2];
+			scope_open = true;
+			if (pipe_run(app, a, q, 2, r2) != 0)
+				return unavailable(app, out);
+		}
 		/* 8. Known transaction: same status is a duplicate, a permitted
 		 * change an update (guarded by the old status, so two racing
 		 * changes cannot both apply), anything else 409. */
-		PGresult *ex = db_execp(app->db, a,
+		const char *ep[3] = {tenant, offer, in->transaction_id};
+		PGresult *ex = exec_prepared(app, a, PS_EXISTING,
 			"SELECT id, status, payout::text, click_id FROM conversions "
-			"WHERE tenant_id = $1 AND offer_id = $2 AND transaction_id = $3",
-			tenant, offer, in->transaction_id);
+			"WHERE tenant_id = $1 AND offer_id = $2 AND transaction_id = $3", 3, ep);
 		if (ex == NULL)
 			return unavailable(app, out);
 		if (PQntuples(ex) == 0) {
@@ -417,7 +587,7 @@ int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
 		evt[28] = '\0';
 		const char *u[6] = {conv_status_name(want), db_val(ex, 0, 0), conv_status_name(old),
 				    who->source, actor, evt};
-		PGresult *up = db_exec(app->db, a, update_sql, 6, u);
+		PGresult *up = exec_prepared(app, a, PS_UPDATE, update_sql, 6, u);
 		if (up == NULL)
 			return unavailable(app, out);
 		if (PQntuples(up) == 1) {
@@ -429,4 +599,18 @@ int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
 		exists = true; /* changed under us: look again */
 	}
 	return fail(out, CO_CONFLICT, "the conversion is changing concurrently; retry");
+}
+
+int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
+		const struct conv_actor *who, struct conv_result *out)
+{
+	memset(out, 0, sizeof *out);
+	scope_open = false;
+	int rc = record(app, a, in, who, out);
+	if (scope_open) {
+		bool keep = rc == 0 && conv_outcome_http(out->outcome) < 400;
+		if (scope_close(app, a, keep) != 0 && keep)
+			return unavailable(app, out);
+	}
+	return rc;
 }

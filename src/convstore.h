@@ -5,9 +5,11 @@
  * audit row, the outbox event (src/outbox.h) and the affiliate postback in
  * the same transaction.
  *
- * conv_record() never opens or closes a transaction: the caller runs it
- * inside one (the request's tenant scope, or the match job's BEGIN/COMMIT),
- * so everything it writes commits or rolls back together. */
+ * Everything conv_record() writes commits or rolls back together: either
+ * inside the caller's transaction (the match job's BEGIN/COMMIT), or, with
+ * own_scope, in a transaction it opens itself with the tenant set for RLS
+ * (src/tenantdb.h), where BEGIN travels with the click lookup and COMMIT
+ * with the insert, so a new conversion costs two round trips. */
 #ifndef AFFTOK_CONVSTORE_H
 #define AFFTOK_CONVSTORE_H
 
@@ -29,6 +31,9 @@ struct conv_actor {
 	const char *signed_payload; /* raw query or body */
 	size_t signed_len;
 	bool may_defer;            /* a recent click not stored yet -> pending table */
+	bool own_scope;            /* conv_record opens and ends the transaction (tenant
+				    * scope for RLS: auth.tenant_id, or every tenant for 0),
+				    * pipelining BEGIN with the lookup and COMMIT with the insert */
 };
 
 enum conv_outcome {
