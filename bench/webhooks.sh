@@ -14,8 +14,9 @@
 #    time, then deliveries/s = deliveries / (last finished - first attempt),
 #    from the attempts recorded in PostgreSQL, and the receiver's own count.
 # 4. Checks every delivery is done with one attempt and a 200.
-# The local stack's cron loop runs `afftokctl webhooks` too; it may take a
-# share of the work (the numbers come from the database, so they count it).
+# The local stack's cron loop runs `afftokctl webhooks` too and may take a
+# share of the work (the numbers come from the database, so they count it);
+# for the numbers of one job, start the stack with AFFTOK_NO_CRON=1.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${AFFTOK_RUN_DIR:-$top/run}
@@ -35,7 +36,9 @@ trap 'kill $recv 2>/dev/null; wait $recv 2>/dev/null; rm -rf "$W"' EXIT
 for _ in $(seq 50); do [ -s "$W/port" ] && break; sleep 0.1; done
 port=$(cat "$W/port")
 
-eval "$(ctl create-tenant "bench webhooks $(date +%s)")"
+[ -x "$BUILD/afftokctl" ] || { echo "no $BUILD/afftokctl: set AFFTOK_BUILD_DIR" >&2; exit 1; }
+tenant_env=$(ctl create-tenant "bench webhooks $(date +%s)")
+eval "$tenant_env"
 T=$AFFTOK_TENANT_ID
 first=$(curl -sS -X POST "$AFFTOK_URL/admin/webhooks" -H "X-API-Key: $AFFTOK_ADMIN_KEY" \
 	-H 'Content-Type: application/json' \
@@ -53,9 +56,13 @@ for i in $(seq "$EVENTS"); do
 done | redis-cli -s "$REDIS_SOCKET" >/dev/null
 
 t0=$(now_ms)
-/usr/bin/time -f "job: %e s elapsed, %U s user, %S s system" "$BUILD/afftokctl" -c "$AFFTOK_CONF" webhooks --once --loop 600
+/usr/bin/time -f "job: %e s elapsed, %U s user, %S s system" "$BUILD/afftokctl" -c "$AFFTOK_CONF" -v webhooks --once --loop 600 2>&1 | grep -v "^\S* afftokctl\S* info" || true
 t1=$(now_ms)
-sleep 0.5
+# Another `afftokctl webhooks` (the stack's cron loop) may still hold some.
+for _ in $(seq 600); do
+	[ "$(psql_ -c "SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $T AND status = 'pending'")" = 0 ] && break
+	sleep 0.2
+done
 read -r total done ok attempts first_ms last_ms fan_ms < <(psql_ -F ' ' -c "
 	SELECT count(*), count(*) FILTER (WHERE d.status = 'done'), count(*) FILTER (WHERE d.last_status_code = 200),
 	       sum(d.attempts),

@@ -644,7 +644,10 @@ static int claim(struct state *s)
 	    "   (extract(epoch FROM d.give_up_at) * 1000)::bigint, e.url, e.secret_enc,"
 	    "   CASE WHEN e.prev_secret_until > now() THEN e.prev_secret_enc END, e.enabled, v.payload";
 	const char *busy = busy_endpoints(s);
+	int64_t t0 = mono_ms();
 	PGresult *r = db_execp(s->app->db, a, sql, limit, busy, per, lease, retry);
+	if (mono_ms() - t0 > 1000)
+		log_warn("claiming took %lld ms", (long long)(mono_ms() - t0));
 	if (r == NULL) {
 		log_err("claiming deliveries failed: %s", db_error(s->app->db));
 		s->db_down = true;
