@@ -21,6 +21,8 @@ int h_admin_links(struct req *q, struct resp *r);
 int h_admin_link_sign(struct req *q, struct resp *r);
 int h_admin_api_keys(struct req *q, struct resp *r);
 int h_admin_api_key_rotate(struct req *q, struct resp *r);
+extern const struct route_param admin_audit_params[];
+int h_admin_audit(struct req *q, struct resp *r);
 
 /* h-admin-traffic.c */
 extern const struct route_param admin_traffic_params[];

@@ -5,15 +5,17 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
-static int default_resolver(const char *host, struct sockaddr_storage *out, int max)
+static int lookup(const char *host, struct sockaddr_storage *out, int max)
 {
 	struct addrinfo hints = {0}, *res = NULL;
 	hints.ai_family = AF_UNSPEC;
@@ -30,6 +32,55 @@ static int default_resolver(const char *host, struct sockaddr_storage *out, int 
 	}
 	freeaddrinfo(res);
 	return n > 0 ? n : -1;
+}
+
+/* A short cache of answers: a sender with hundreds of deliveries a second
+ * to the same few hosts would otherwise wait on the resolver for each one.
+ * It cannot weaken the guard: what comes out of it is checked like a fresh
+ * answer, and the request is pinned to exactly those addresses. */
+#define CACHE_SLOTS 256
+#define CACHE_TTL_S 30
+static struct {
+	char host[256];
+	time_t at;
+	int n;
+	struct sockaddr_storage addrs[SSRF_MAX_ADDRS];
+} cache[CACHE_SLOTS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned slot_of(const char *host)
+{
+	unsigned h = 2166136261u;
+	for (; *host; host++)
+		h = (h ^ (unsigned char)(*host | 0x20)) * 16777619u;
+	return h % CACHE_SLOTS;
+}
+
+static int default_resolver(const char *host, struct sockaddr_storage *out, int max)
+{
+	if (strlen(host) >= sizeof cache[0].host)
+		return lookup(host, out, max);
+	unsigned i = slot_of(host);
+	time_t now = time(NULL);
+	int n = -1;
+	pthread_mutex_lock(&cache_lock);
+	if (cache[i].n > 0 && now - cache[i].at < CACHE_TTL_S && !strcasecmp(cache[i].host, host)) {
+		n = cache[i].n < max ? cache[i].n : max;
+		memcpy(out, cache[i].addrs, sizeof out[0] * (size_t)n);
+	}
+	pthread_mutex_unlock(&cache_lock);
+	if (n > 0)
+		return n;
+	n = lookup(host, out, max);
+	if (n > 0) {
+		pthread_mutex_lock(&cache_lock);
+		snprintf(cache[i].host, sizeof cache[i].host, "%s", host);
+		cache[i].at = now;
+		cache[i].n = n < SSRF_MAX_ADDRS ? n : SSRF_MAX_ADDRS;
+		memcpy(cache[i].addrs, out, sizeof out[0] * (size_t)cache[i].n);
+		pthread_mutex_unlock(&cache_lock);
+	}
+	return n;
 }
 
 static ssrf_resolver_fn resolver = default_resolver;

@@ -60,7 +60,8 @@ struct ssrf_target {
 };
 
 /* Resolves host into out (at most max addresses, port left 0); returns the
- * count, or -1 when the name does not resolve. getaddrinfo by default;
+ * count, or -1 when the name does not resolve. getaddrinfo by default, its
+ * answers kept 30 s (every use is checked and pinned all the same);
  * tests install a table-driven one with ssrf_set_resolver (NULL restores). */
 typedef int (*ssrf_resolver_fn)(const char *host, struct sockaddr_storage *out, int max);
 void ssrf_set_resolver(ssrf_resolver_fn fn);

@@ -251,6 +251,28 @@ run_job
 eq "retried after the receiver came back: done" "done|2" "$(dsql "SELECT status, attempts FROM webhook_deliveries WHERE endpoint_id = $F")"
 eq "retry carried the same webhook-id" 2 "$(received /hangonce/f | grep -c "\"id\": \"$fevt\"")"
 
+# ---- the job killed while sending: the lease brings the delivery back ----
+admin POST /admin/webhooks -H 'Content-Type: application/json' --data "{\"url\":\"$RECV/hang/k\",\"events\":[\"cap.reached\"]}"
+K=$(json 'd["id"]')
+admin POST "/admin/webhooks/$K/test"
+kevt=$(json 'd["event_id"]')
+"$BUILD/afftokctl" -c "$CONF" webhooks --once >>"$WH/job.log" 2>&1 &
+job=$!
+for _ in $(seq 100); do [ "$(nreceived /hang/k)" -ge 1 ] && break; sleep 0.1; done
+kill -9 "$job"
+wait "$job" 2>/dev/null
+eq "job killed mid-send: delivery still pending" "pending|1" "$(dsql "SELECT status, attempts FROM webhook_deliveries WHERE endpoint_id = $K")"
+check "job killed mid-send: leased past the request timeout" \
+	test "$(dsql "SELECT next_attempt_at > now() + interval '30 seconds' FROM webhook_deliveries WHERE endpoint_id = $K")" = t
+run_job
+eq "not sent again while leased" 1 "$(nreceived /hang/k)"
+sql "UPDATE webhook_endpoints SET url = '$RECV/ok/k' WHERE id = $K" >/dev/null
+sql "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE endpoint_id = $K" >/dev/null
+run_job
+eq "after the lease: delivered" "done|2" "$(dsql "SELECT status, attempts FROM webhook_deliveries WHERE endpoint_id = $K")"
+eq "after the lease: same webhook-id" 1 "$(received /ok/k | grep -c "\"id\": \"$kevt\"")"
+admin DELETE "/admin/webhooks/$K"
+
 # ---- a consumer killed before XACK loses no event ----
 rcli XADD afftok:events '*' type cap.reached id evt_crash_1 tenant_id "$T" created_at "$(date -u +%FT%TZ)" \
 	data '{"offer_id":1,"cap":"daily_conversions"}' >/dev/null
