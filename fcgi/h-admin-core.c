@@ -15,6 +15,15 @@ const struct route_param admin_list_params[] = {
 	{NULL, 0, false, 0},
 };
 
+const struct route_param admin_audit_params[] = {
+	{"limit", P_INT, false, 4},
+	{"cursor", P_TOKEN, false, 32},
+	{"action", P_TOKEN, false, 16},
+	{"resource", P_TOKEN, false, 64},
+	{"resource_id", P_INT, false, 18},
+	{NULL, 0, false, 0},
+};
+
 const struct route_param admin_rotate_params[] = {
 	{"overlap_s", P_INT, false, 8},
 	{NULL, 0, false, 0},
@@ -79,4 +88,9 @@ int h_admin_api_keys(struct req *q, struct resp *r)
 int h_admin_api_key_rotate(struct req *q, struct resp *r)
 {
 	return admin_key_rotate(q, r);
+}
+
+int h_admin_audit(struct req *q, struct resp *r)
+{
+	return resource_handle(q, r, &res_audit);
 }

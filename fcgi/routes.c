@@ -59,6 +59,8 @@ const struct route routes[] = {
 	{"/admin/api-keys", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_list_params, h_admin_api_keys},
 	{"/admin/api-keys/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_api_keys},
 	{"/admin/api-keys/*/rotate", HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_rotate_params, h_admin_api_key_rotate},
+	{"/admin/audit", HTTP_GET, R_DB | R_RL_ADMIN, OPERATOR | TADMIN, admin_audit_params, h_admin_audit},
+	{"/admin/audit/*", HTTP_GET, R_DB | R_RL_ADMIN, OPERATOR | TADMIN, NULL, h_admin_audit},
 	/* Traffic quality (h-admin-traffic.c): the tenant admin's. */
 	{"/admin/geo-rules", HTTP_GET | HTTP_POST, R_DB | R_RL_ADMIN, TADMIN, admin_traffic_params, h_admin_geo_rules},
 	{"/admin/geo-rules/*", HTTP_GET | HTTP_PATCH | HTTP_DELETE, R_DB | R_RL_ADMIN, TADMIN, NULL, h_admin_geo_rules},

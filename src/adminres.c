@@ -185,6 +185,29 @@ const struct resource res_api_keys = {
 	.no_updated_at = true,
 };
 
+static const struct field audit_fields[] = {
+	{.name = "id", .type = F_ID, .flags = FF_READONLY},
+	{.name = "tenant_id", .type = F_ID, .flags = FF_READONLY},
+	{.name = "key_id", .type = F_ID, .flags = FF_READONLY},
+	{.name = "scope", .type = F_STR, .flags = FF_READONLY},
+	{.name = "action", .type = F_ENUM, .flags = FF_READONLY | FF_FILTER,
+	 .choices = "create|update|delete|rotate|revoke|secret"},
+	{.name = "resource", .type = F_STR, .flags = FF_READONLY | FF_FILTER}, /* the table */
+	{.name = "resource_id", .type = F_ID, .flags = FF_READONLY | FF_FILTER},
+	{.name = "fields", .type = F_STRINGS, .flags = FF_READONLY},
+	{.name = "request_id", .type = F_STR, .flags = FF_READONLY},
+	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+	{.name = NULL},
+};
+
+/* Read-only: GET /admin/audit (the operator sees every tenant's). */
+const struct resource res_audit = {
+	.name = "audit entry",
+	.table = "admin_audit",
+	.fields = audit_fields,
+	.no_updated_at = true,
+};
+
 /* ---- helpers ---- */
 
 static const char *lld(struct arena *a, long long v)
@@ -240,6 +263,8 @@ int admin_tenant_create(struct req *q, struct resp *r)
 	if (status && !db_execp(app->db, q->arena, "UPDATE tenants SET status = $1 WHERE id = $2", status,
 				lld(q->arena, id)))
 		return -1;
+	if (resource_audit(q, "create", "tenants", id, lld(q->arena, id), &v) != 0)
+		return -1;
 	int rc = answer_with(q, r, &res_tenants, lld(q->arena, id), "admin_key", key, 201);
 	memset(key, 0, sizeof key);
 	return rc;
@@ -273,6 +298,8 @@ static int key_create_scoped(struct req *q, struct resp *r)
 	const char *limit = rval(&v, "rate_limit_per_min");
 	if (limit && !db_execp(app->db, q->arena, "UPDATE api_keys SET rate_limit_per_min = $1 WHERE id = $2",
 			       limit, lld(q->arena, id)))
+		return -1;
+	if (resource_audit(q, "create", "api_keys", 0, lld(q->arena, id), &v) != 0)
 		return -1;
 	rc = answer_with(q, r, &res_api_keys, lld(q->arena, id), "key", key, 201);
 	memset(key, 0, sizeof key);
@@ -346,6 +373,11 @@ static int key_rotate_scoped(struct req *q, struct resp *r)
 		      "WHERE id = $3",
 		      nids, lld(q->arena, overlap), id))
 		return -1;
+	struct rvals changed = {.n = 0};
+	rvals_add(&changed, "replaced_by", nids);
+	rvals_add(&changed, "expires_at", NULL);
+	if (resource_audit(q, "rotate", "api_keys", 0, id, &changed) != 0)
+		return -1;
 	int rc = answer_with(q, r, &res_api_keys, nids, "key", key, 201);
 	memset(key, 0, sizeof key);
 	return rc;
@@ -375,6 +407,8 @@ static int key_revoke_scoped(struct req *q, struct resp *r)
 		resp_error(q, r, 404, "NOT_FOUND", "no such API key");
 		return 0;
 	}
+	if (resource_audit(q, "revoke", "api_keys", 0, id, NULL) != 0)
+		return -1;
 	return answer_with(q, r, &res_api_keys, id, NULL, NULL, 200);
 }
 
@@ -475,6 +509,10 @@ static int postback_secret_scoped(struct req *q, struct resp *r)
 		resp_error(q, r, 404, "NOT_FOUND", "no such advertiser");
 		return 0;
 	}
+	struct rvals changed = {.n = 0};
+	rvals_add(&changed, "postback_secret", NULL);
+	if (resource_audit(q, "secret", "advertisers", 0, id, &changed) != 0)
+		return -1;
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "advertiser_id", json_object_new_int64(atoll(id)));
 	json_object_object_add(o, "postback_secret", json_object_new_string(secret));

@@ -13,6 +13,7 @@ extern const struct resource res_affiliates;
 extern const struct resource res_offers;
 extern const struct resource res_links;
 extern const struct resource res_api_keys;
+extern const struct resource res_audit; /* admin_audit, read-only */
 
 #define KEY_OVERLAP_DEFAULT_S 86400
 #define KEY_OVERLAP_MAX_S (30 * 86400)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apikey.h"
 #include "app.h"
 #include "arena.h"
 #include "buf.h"
@@ -566,6 +567,46 @@ int resource_check_refs(struct req *q, struct resp *r, const struct rvals *v)
 	return 0;
 }
 
+int resource_audit(struct req *q, const char *action, const char *resource, long long tenant_id,
+		   const char *id, const struct rvals *v)
+{
+	struct app *app = q->app;
+	struct buf b;
+	buf_init(&b, q->arena);
+	buf_putc(&b, '{');
+	for (int i = 0; v && i < v->n; i++) {
+		if (i)
+			buf_putc(&b, ',');
+		array_elem(&b, v->v[i].field ? v->v[i].field->name : v->v[i].column);
+	}
+	buf_putc(&b, '}');
+	if (tenant_id == 0)
+		tenant_id = q->auth.tenant_id;
+	const char *tenant = tenant_id ? arena_sprintf(q->arena, "%lld", tenant_id) : NULL;
+	const char *key = q->auth.key_id ? arena_sprintf(q->arena, "%lld", q->auth.key_id) : NULL;
+	if (!buf_ok(&b))
+		return -1;
+	return db_execp(app->db, q->arena,
+			"INSERT INTO admin_audit (tenant_id, key_id, scope, action, resource, resource_id, fields, request_id) "
+			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+			tenant, key, scope_name(q->auth.scope), action, resource, id, b.p, q->request_id)
+		       ? 0 : -1;
+}
+
+/* Audits the change to the row in pr (row 0). */
+static int audit_row(struct req *q, const struct resource *res, const char *action, const PGresult *pr,
+		     const struct rvals *v)
+{
+	int col = 0;
+	for (const struct field *f = res->fields; f->name; f++, col++)
+		if (!strcmp(f->name, "id"))
+			break;
+	const char *id = db_val(pr, 0, col);
+	/* A tenant row belongs to itself. */
+	long long tenant = !strcmp(tenant_col(res), "id") && id ? atoll(id) : 0;
+	return id ? resource_audit(q, action, res->table, tenant, id, v) : -1;
+}
+
 static int answer_row(struct req *q, struct resp *r, const struct resource *res, PGresult *pr, int status)
 {
 	struct json_object *o = resource_row_json(q, res, pr, 0);
@@ -660,6 +701,8 @@ static int do_create(struct req *q, struct resp *r, const struct resource *res)
 	PGresult *pr = run(q, &s);
 	if (pr == NULL || PQntuples(pr) != 1)
 		return pr ? -1 : resource_db_error(q, r);
+	if (audit_row(q, res, "create", pr, &v) != 0)
+		return -1;
 	return answer_row(q, r, res, pr, 201);
 }
 
@@ -698,6 +741,8 @@ static int do_update(struct req *q, struct resp *r, const struct resource *res, 
 		resp_error(q, r, 404, "NOT_FOUND", "no such %s", res->name);
 		return 0;
 	}
+	if (audit_row(q, res, archive ? "delete" : "update", pr, archive ? NULL : &v) != 0)
+		return -1;
 	return answer_row(q, r, res, pr, 200);
 }
 
@@ -718,6 +763,8 @@ static int do_delete(struct req *q, struct resp *r, const struct resource *res, 
 		resp_error(q, r, 404, "NOT_FOUND", "no such %s", res->name);
 		return 0;
 	}
+	if (resource_audit(q, "delete", res->table, 0, id, NULL) != 0)
+		return -1;
 	r->status = 204;
 	return 0;
 }

@@ -36,7 +36,8 @@
  * tenant scope (src/tenantdb.h), so RLS holds even if a filter were wrong.
  * The table must have columns id (bigint identity), the tenant column
  * (tenant_id) and updated_at (unless .no_updated_at); with soft_delete, status.
- * Unique violations answer 409 CONFLICT. */
+ * Unique violations answer 409 CONFLICT. Every change is written to the
+ * admin_audit table in the same transaction (resource_audit()). */
 #ifndef AFFTOK_RESOURCE_H
 #define AFFTOK_RESOURCE_H
 
@@ -150,6 +151,14 @@ PGresult *resource_fetch(struct req *q, const struct resource *res, const char *
  * tenant. 0 = all good, 1 = answered (404, or 409/400 from the database),
  * -1 = database error. */
 int resource_check_refs(struct req *q, struct resp *r, const struct rvals *v);
+/* Records an admin change in admin_audit: action (create, update, delete,
+ * rotate, revoke, secret), resource (the table), the row id, and the names
+ * of the fields the request set (v may be NULL), never their values. Run
+ * it inside the tenant scope of the change so both commit together;
+ * resource_handle() does this itself. tenant_id 0 = the caller's tenant.
+ * Returns 0, or -1 on a database error. */
+int resource_audit(struct req *q, const char *action, const char *resource, long long tenant_id,
+		   const char *id, const struct rvals *v);
 /* Answers a failed statement: 409 for unique/foreign-key conflicts, 400 for
  * bad values, else -1 (the dispatcher answers 500). */
 int resource_db_error(struct req *q, struct resp *r);

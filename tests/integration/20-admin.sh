@@ -249,6 +249,16 @@ eq "unicode names are fine" "Ünïcødé ✓" "$(json 'd["name"]')"
 a POST /admin/advertisers -d '{"name":"'"$(head -c 200 /dev/zero | tr '\0' z)"'"}'
 eq "a 200-character name is accepted" 201 "$STATUS"
 
+# ---- audit log: every change, with field names and never values ----
+a GET "/admin/audit?resource=offers&resource_id=$OID"
+eq "audit of the offer: 200" 200 "$STATUS"
+eq "audit: create, updates, delete in order (a refused PATCH leaves none)" "create update update delete" "$(json '" ".join(x["action"] for x in d["data"])')"
+contains "audit names the fields a PATCH set" '"payout.value"' "$(json 'd["data"][1]["fields"]')"
+check "audit holds no values" test -z "$(printf '%s' "$BODY" | grep -F '"3"')"
+eq "audit names the key that acted" "$(sql "SELECT id FROM api_keys WHERE tenant_id = $TID AND label = 'initial admin key'")" "$(json 'd["data"][0]["key_id"]')"
+a GET "/admin/audit?action=create&resource=tenants"
+eq "the operator's creation of this tenant is in its audit" "$TID" "$(json 'd["data"][0]["resource_id"]')"
+
 # ---- advertiser postback secret: shown once, stored encrypted ----
 a POST "/admin/advertisers/$ADV/postback-secret"
 eq "postback secret issued: 201" 201 "$STATUS"
@@ -257,6 +267,8 @@ check "postback secret is 64 hex characters" python3 -c "import re,sys; sys.exit
 check "stored encrypted, not in clear" test "$(sql "SELECT postback_secret_enc LIKE '%$PBS%' FROM advertisers WHERE id = $ADV")" = f
 a GET "/admin/advertisers/$ADV"
 check "the advertiser never shows its secret" test -z "$(printf '%s' "$BODY" | grep -F "$PBS")"
+a GET "/admin/audit?resource=advertisers&action=secret&resource_id=$ADV"
+eq "issuing a secret is audited" '["postback_secret"]' "$(json 'd["data"][0]["fields"]')"
 a POST "/admin/advertisers/99999999/postback-secret"
 eq "postback secret of a missing advertiser: 404" 404 "$STATUS"
 

@@ -96,6 +96,10 @@ while [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 6000 ]; do
 	sleep 0.2
 done
 check "revoked key refused by every worker within 5 s (after ${refused_at:-never} ms)" test -n "$refused_at" -a "${refused_at:-99999}" -le 5000
+a GET "/admin/audit?resource=api_keys&resource_id=$K2ID"
+eq "key create, update, rotate audited" "create update rotate" "$(json '" ".join(x["action"] for x in d["data"])')"
+a GET "/admin/audit?resource=api_keys&action=revoke&resource_id=$K3ID"
+eq "revocation audited" 1 "$(json 'len(d["data"])')"
 a DELETE "/admin/api-keys/999999999"
 eq "revoke a missing key: 404" 404 "$STATUS"
 

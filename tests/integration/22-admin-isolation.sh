@@ -97,7 +97,8 @@ def sql(q):
     return subprocess.run(['psql', '-X', '-q', '-tA', E['PGURI'], '-c', q], capture_output=True, text=True).stdout.strip()
 # Tables behind other collections, for a real foreign row when there is one.
 other_tables = {'geo-rules': 'geo_rules', 'routes': 'routes', 'webhooks': 'webhook_endpoints',
-                'conversions': 'conversions', 'postbacks': 'affiliate_postbacks', 'clicks': 'clicks'}
+                'conversions': 'conversions', 'postbacks': 'affiliate_postbacks', 'clicks': 'clicks',
+                'audit': 'admin_audit'}
 def some_id(seg, t):
     mine = ids(t).get(seg)
     if mine:
