@@ -2,7 +2,7 @@
  * click was stored (202 pending_click) are matched here, one transaction
  * each, as soon as ingest has loaded the click. A row stays until its click
  * appears or the click id is older than CONV_PENDING_MAX_AGE_S; either way
- * it is kept with its result, never dropped silently. Runs for
+ * it is kept with its result (30 days), never dropped silently. Runs for
  * [cron] conversions_loop_s, polling every half second. */
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +113,12 @@ int job_match(struct app *app, struct arena *a, int argc, char **argv)
 			break;
 		usleep(500000);
 	}
+	/* Resolved rows are kept 30 days for questions ("what happened to my
+	 * postback?"), then pruned in batches. */
+	db_exec(app->db, a,
+		"DELETE FROM pending_postbacks WHERE id IN (SELECT id FROM pending_postbacks "
+		"WHERE resolved_at < now() - interval '30 days' LIMIT 10000)", 0, NULL);
+	arena_reset(a);
 	if (matched)
 		log_info("%ld pending postbacks handled", matched);
 	return EX_OK;

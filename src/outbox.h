@@ -1,7 +1,7 @@
 /* Events out of PostgreSQL into the Redis Stream, at least once.
  *
- * Every change that others must hear about (conversion created or changed)
- * writes a row to event_outbox IN THE SAME TRANSACTION as the change
+ * Every change that others must hear about (conversion created or changed,
+ * a cap reached) writes a row to event_outbox IN THE SAME TRANSACTION as the change
  * (src/convstore.c), so no event is lost when Redis is down and none is
  * sent for a change that rolled back. outbox_drain() (run by
  * `afftokctl events`) copies unpublished rows, oldest first, to the stream
@@ -10,7 +10,9 @@
  *
  * STREAM FORMAT (consumed by webhooks, stats and affiliate postbacks):
  *   key     afftok:events   (XADD with MAXLEN ~ OUTBOX_STREAM_MAXLEN)
- *   fields  type        "conversion.created" | "conversion.updated"
+ *   fields  type        "conversion.created" | "conversion.updated" |
+ *                       "cap.reached" (written by src/caps.c, data: offer_id,
+ *                       cap, limit, count, period)
  *           id          "evt_" + 24 hex; stable: the same event always has it
  *           tenant_id   decimal
  *           created_at  ISO 8601 UTC with milliseconds, "2026-11-25T01:58:03.008Z"
