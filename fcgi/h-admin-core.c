@@ -5,40 +5,33 @@
 #include "handlers.h"
 
 const struct route_param admin_list_params[] = {
-	{"limit", P_INT, false, 4},
-	{"cursor", P_TOKEN, false, 32},
-	{"status", P_TOKEN, false, 16},
-	{"advertiser_id", P_INT, false, 18},
-	{"affiliate_id", P_INT, false, 18},
-	{"offer_id", P_INT, false, 18},
-	{"scope", P_TOKEN, false, 16},
-	{NULL, 0, false, 0},
+    {"limit", P_INT, false, 4},         {"cursor", P_TOKEN, false, 32},
+    {"status", P_TOKEN, false, 16},     {"advertiser_id", P_INT, false, 18},
+    {"affiliate_id", P_INT, false, 18}, {"offer_id", P_INT, false, 18},
+    {"scope", P_TOKEN, false, 16},      {NULL, 0, false, 0},
 };
 
 const struct route_param admin_audit_params[] = {
-	{"limit", P_INT, false, 4},
-	{"cursor", P_TOKEN, false, 32},
-	{"action", P_TOKEN, false, 16},
-	{"resource", P_TOKEN, false, 64},
-	{"resource_id", P_INT, false, 18},
-	{NULL, 0, false, 0},
+    {"limit", P_INT, false, 4},       {"cursor", P_TOKEN, false, 32},    {"action", P_TOKEN, false, 16},
+    {"resource", P_TOKEN, false, 64}, {"resource_id", P_INT, false, 18}, {NULL, 0, false, 0},
 };
 
 const struct route_param admin_rotate_params[] = {
-	{"overlap_s", P_INT, false, 8},
-	{NULL, 0, false, 0},
+    {"overlap_s", P_INT, false, 8},
+    {NULL, 0, false, 0},
 };
 
 const struct route_param admin_sign_params[] = {
-	{"ttl", P_INT, false, 8},
-	{NULL, 0, false, 0},
+    {"ttl", P_INT, false, 8},
+    {NULL, 0, false, 0},
 };
 
 int h_admin_tenants(struct req *q, struct resp *r)
 {
 	if (q->method == HTTP_POST && q->args[0] == NULL) {
 		if (q->body_len > 0 && q->json == NULL) {
-			resp_error(q, r, 400, "BAD_REQUEST", "the body must be JSON (Content-Type: application/json)");
+			resp_error(q, r, 400, "BAD_REQUEST",
+			           "the body must be JSON (Content-Type: application/json)");
 			return 0;
 		}
 		return admin_tenant_create(q, r);

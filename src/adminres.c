@@ -24,106 +24,133 @@
 /* ---- descriptions ---- */
 
 static const struct field tenant_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "name", .type = F_STR, .flags = FF_REQUIRED, .max = 200},
-	{.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|suspended|archived"},
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "name", .type = F_STR, .flags = FF_REQUIRED, .max = 200},
+    {.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|suspended|archived"},
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 const struct resource res_tenants = {
-	.name = "tenant",
-	.table = "tenants",
-	.fields = tenant_fields,
-	.tenant_col = "id",
-	.soft_delete = true,
-	.bump_cache = true, /* the click path caches tenant status and secrets */
+    .name = "tenant",
+    .table = "tenants",
+    .fields = tenant_fields,
+    .tenant_col = "id",
+    .soft_delete = true,
+    .bump_cache = true, /* the click path caches tenant status and secrets */
 };
 
 static const struct field advertiser_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "name", .type = F_STR, .flags = FF_REQUIRED, .max = 200},
-	{.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|paused|archived"},
-	{.name = "require_signature", .type = F_BOOL, .flags = 0},
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "name", .type = F_STR, .flags = FF_REQUIRED, .max = 200},
+    {.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|paused|archived"},
+    {.name = "require_signature", .type = F_BOOL, .flags = 0},
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 const struct resource res_advertisers = {
-	.name = "advertiser",
-	.table = "advertisers",
-	.fields = advertiser_fields,
-	.advertiser_col = "id",
-	.soft_delete = true,
-	.bump_cache = true,
+    .name = "advertiser",
+    .table = "advertisers",
+    .fields = advertiser_fields,
+    .advertiser_col = "id",
+    .soft_delete = true,
+    .bump_cache = true,
 };
 
 static const struct field affiliate_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "name", .type = F_STR, .flags = FF_REQUIRED, .max = 200},
-	{.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|paused|archived"},
-	{.name = "postback_url", .type = F_URL, .flags = FF_NULLABLE, .max = 2048},
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "name", .type = F_STR, .flags = FF_REQUIRED, .max = 200},
+    {.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|paused|archived"},
+    {.name = "postback_url", .type = F_URL, .flags = FF_NULLABLE, .max = 2048},
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 const struct resource res_affiliates = {
-	.name = "affiliate",
-	.table = "affiliates",
-	.fields = affiliate_fields,
-	.affiliate_col = "id",
-	.soft_delete = true,
-	.bump_cache = true,
+    .name = "affiliate",
+    .table = "affiliates",
+    .fields = affiliate_fields,
+    .affiliate_col = "id",
+    .soft_delete = true,
+    .bump_cache = true,
 };
 
 static const struct field offer_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "advertiser_id", .type = F_ID, .flags = FF_REQUIRED | FF_FIXED | FF_FILTER, .ref = "advertisers"},
-	{.name = "name", .type = F_STR, .flags = FF_REQUIRED, .max = 200},
-	{.name = "url", .type = F_URL, .flags = FF_REQUIRED, .max = 2048},
-	{.name = "currency", .type = F_CURRENCY, .flags = 0},
-	{.name = "payout.type", .type = F_ENUM, .flags = 0, .column = "payout_type", .choices = "fixed|percent"},
-	{.name = "payout.value", .type = F_DECIMAL, .flags = 0, .column = "payout_value"},
-	{.name = "revenue.type", .type = F_ENUM, .flags = 0, .column = "revenue_type", .choices = "fixed|percent"},
-	{.name = "revenue.value", .type = F_DECIMAL, .flags = 0, .column = "revenue_value"},
-	{.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|paused|archived"},
-	{.name = "link_policy", .type = F_ENUM, .flags = 0, .choices = "redirect|reject"},
-	{.name = "fallback_url", .type = F_URL, .flags = FF_NULLABLE, .max = 2048},
-	{.name = "link_ttl_s", .type = F_INT, .flags = 0, .min = 60, .max = 2592000},
-	{.name = "attribution_days", .type = F_INT, .flags = 0, .min = 1, .max = 365},
-	{.name = "caps.daily_clicks", .type = F_INT, .flags = FF_NULLABLE, .column = "cap_daily_clicks", .min = 1, .max = INT32_CAP},
-	{.name = "caps.total_clicks", .type = F_INT, .flags = FF_NULLABLE, .column = "cap_total_clicks", .min = 1, .max = 1000000000000LL},
-	{.name = "caps.daily_conversions", .type = F_INT, .flags = FF_NULLABLE, .column = "cap_daily_conversions", .min = 1, .max = INT32_CAP},
-	{.name = "caps.total_conversions", .type = F_INT, .flags = FF_NULLABLE, .column = "cap_total_conversions", .min = 1, .max = 1000000000000LL},
-	{.name = "trust_pixel", .type = F_BOOL, .flags = 0},
-	{.name = "convert_invalid", .type = F_BOOL, .flags = 0},
-	{.name = "bot_action", .type = F_ENUM, .flags = 0, .choices = "redirect|fallback|reject"}, /* sql/040 */
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "advertiser_id",
+     .type = F_ID,
+     .flags = FF_REQUIRED | FF_FIXED | FF_FILTER,
+     .ref = "advertisers"},
+    {.name = "name", .type = F_STR, .flags = FF_REQUIRED, .max = 200},
+    {.name = "url", .type = F_URL, .flags = FF_REQUIRED, .max = 2048},
+    {.name = "currency", .type = F_CURRENCY, .flags = 0},
+    {.name = "payout.type", .type = F_ENUM, .flags = 0, .column = "payout_type", .choices = "fixed|percent"},
+    {.name = "payout.value", .type = F_DECIMAL, .flags = 0, .column = "payout_value"},
+    {.name = "revenue.type",
+     .type = F_ENUM,
+     .flags = 0,
+     .column = "revenue_type",
+     .choices = "fixed|percent"},
+    {.name = "revenue.value", .type = F_DECIMAL, .flags = 0, .column = "revenue_value"},
+    {.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|paused|archived"},
+    {.name = "link_policy", .type = F_ENUM, .flags = 0, .choices = "redirect|reject"},
+    {.name = "fallback_url", .type = F_URL, .flags = FF_NULLABLE, .max = 2048},
+    {.name = "link_ttl_s", .type = F_INT, .flags = 0, .min = 60, .max = 2592000},
+    {.name = "attribution_days", .type = F_INT, .flags = 0, .min = 1, .max = 365},
+    {.name = "caps.daily_clicks",
+     .type = F_INT,
+     .flags = FF_NULLABLE,
+     .column = "cap_daily_clicks",
+     .min = 1,
+     .max = INT32_CAP},
+    {.name = "caps.total_clicks",
+     .type = F_INT,
+     .flags = FF_NULLABLE,
+     .column = "cap_total_clicks",
+     .min = 1,
+     .max = 1000000000000LL},
+    {.name = "caps.daily_conversions",
+     .type = F_INT,
+     .flags = FF_NULLABLE,
+     .column = "cap_daily_conversions",
+     .min = 1,
+     .max = INT32_CAP},
+    {.name = "caps.total_conversions",
+     .type = F_INT,
+     .flags = FF_NULLABLE,
+     .column = "cap_total_conversions",
+     .min = 1,
+     .max = 1000000000000LL},
+    {.name = "trust_pixel", .type = F_BOOL, .flags = 0},
+    {.name = "convert_invalid", .type = F_BOOL, .flags = 0},
+    {.name = "bot_action", .type = F_ENUM, .flags = 0, .choices = "redirect|fallback|reject"}, /* sql/040 */
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 const struct resource res_offers = {
-	.name = "offer",
-	.table = "offers",
-	.fields = offer_fields,
-	.advertiser_col = "advertiser_id",
-	.soft_delete = true,
-	.bump_cache = true,
+    .name = "offer",
+    .table = "offers",
+    .fields = offer_fields,
+    .advertiser_col = "advertiser_id",
+    .soft_delete = true,
+    .bump_cache = true,
 };
 
 static const struct field link_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "offer_id", .type = F_ID, .flags = FF_REQUIRED | FF_FIXED | FF_FILTER, .ref = "offers"},
-	{.name = "affiliate_id", .type = F_ID, .flags = FF_REQUIRED | FF_FIXED | FF_FILTER, .ref = "affiliates"},
-	{.name = "code", .type = F_STR, .flags = FF_READONLY},
-	{.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|paused|archived"},
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "offer_id", .type = F_ID, .flags = FF_REQUIRED | FF_FIXED | FF_FILTER, .ref = "offers"},
+    {.name = "affiliate_id", .type = F_ID, .flags = FF_REQUIRED | FF_FIXED | FF_FILTER, .ref = "affiliates"},
+    {.name = "code", .type = F_STR, .flags = FF_READONLY},
+    {.name = "status", .type = F_ENUM, .flags = FF_FILTER, .choices = "active|paused|archived"},
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 /* Link codes: 10 base62 characters (59 bits), unguessable enough that codes
@@ -147,65 +174,72 @@ static void link_decorate(struct req *q, struct json_object *row)
 	struct app *app = q->app;
 	struct json_object *code;
 	if (json_object_object_get_ex(row, "code", &code))
-		json_object_object_add(row, "url", json_object_new_string(arena_sprintf(
-			q->arena, "%s/c/%s", app->cfg.public_url, json_object_get_string(code))));
+		json_object_object_add(
+		    row, "url",
+		    json_object_new_string(arena_sprintf(q->arena, "%s/c/%s", app->cfg.public_url,
+		                                         json_object_get_string(code))));
 }
 
 const struct resource res_links = {
-	.name = "link",
-	.table = "links",
-	.fields = link_fields,
-	.affiliate_col = "affiliate_id",
-	.soft_delete = true,
-	.bump_cache = true,
-	.before_insert = link_before_insert,
-	.decorate = link_decorate,
+    .name = "link",
+    .table = "links",
+    .fields = link_fields,
+    .affiliate_col = "affiliate_id",
+    .soft_delete = true,
+    .bump_cache = true,
+    .before_insert = link_before_insert,
+    .decorate = link_decorate,
 };
 
 static const struct field key_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "scope", .type = F_ENUM, .flags = FF_REQUIRED | FF_FIXED | FF_FILTER, .choices = "admin|advertiser|affiliate"},
-	{.name = "advertiser_id", .type = F_ID, .flags = FF_NULLABLE | FF_FIXED, .ref = "advertisers"},
-	{.name = "affiliate_id", .type = F_ID, .flags = FF_NULLABLE | FF_FIXED, .ref = "affiliates"},
-	{.name = "label", .type = F_STR, .flags = FF_NULLABLE, .max = 200},
-	{.name = "rate_limit_per_min", .type = F_INT, .flags = FF_NULLABLE, .min = 0, .max = 100000000},
-	{.name = "key_prefix", .type = F_STR, .flags = FF_READONLY},
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "expires_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "revoked_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "last_used_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "replaced_by", .type = F_ID, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "scope",
+     .type = F_ENUM,
+     .flags = FF_REQUIRED | FF_FIXED | FF_FILTER,
+     .choices = "admin|advertiser|affiliate"},
+    {.name = "advertiser_id", .type = F_ID, .flags = FF_NULLABLE | FF_FIXED, .ref = "advertisers"},
+    {.name = "affiliate_id", .type = F_ID, .flags = FF_NULLABLE | FF_FIXED, .ref = "affiliates"},
+    {.name = "label", .type = F_STR, .flags = FF_NULLABLE, .max = 200},
+    {.name = "rate_limit_per_min", .type = F_INT, .flags = FF_NULLABLE, .min = 0, .max = 100000000},
+    {.name = "key_prefix", .type = F_STR, .flags = FF_READONLY},
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "expires_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "revoked_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "last_used_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "replaced_by", .type = F_ID, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 const struct resource res_api_keys = {
-	.name = "API key",
-	.table = "api_keys",
-	.fields = key_fields,
-	.no_updated_at = true,
+    .name = "API key",
+    .table = "api_keys",
+    .fields = key_fields,
+    .no_updated_at = true,
 };
 
 static const struct field audit_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "tenant_id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "key_id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "scope", .type = F_STR, .flags = FF_READONLY},
-	{.name = "action", .type = F_ENUM, .flags = FF_READONLY | FF_FILTER,
-	 .choices = "create|update|delete|rotate|revoke|secret"},
-	{.name = "resource", .type = F_STR, .flags = FF_READONLY | FF_FILTER}, /* the table */
-	{.name = "resource_id", .type = F_ID, .flags = FF_READONLY | FF_FILTER},
-	{.name = "fields", .type = F_STRINGS, .flags = FF_READONLY},
-	{.name = "request_id", .type = F_STR, .flags = FF_READONLY},
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "tenant_id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "key_id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "scope", .type = F_STR, .flags = FF_READONLY},
+    {.name = "action",
+     .type = F_ENUM,
+     .flags = FF_READONLY | FF_FILTER,
+     .choices = "create|update|delete|rotate|revoke|secret"},
+    {.name = "resource", .type = F_STR, .flags = FF_READONLY | FF_FILTER}, /* the table */
+    {.name = "resource_id", .type = F_ID, .flags = FF_READONLY | FF_FILTER},
+    {.name = "fields", .type = F_STRINGS, .flags = FF_READONLY},
+    {.name = "request_id", .type = F_STR, .flags = FF_READONLY},
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 /* Read-only: GET /admin/audit (the operator sees every tenant's). */
 const struct resource res_audit = {
-	.name = "audit entry",
-	.table = "admin_audit",
-	.fields = audit_fields,
-	.no_updated_at = true,
+    .name = "audit entry",
+    .table = "admin_audit",
+    .fields = audit_fields,
+    .no_updated_at = true,
 };
 
 /* ---- helpers ---- */
@@ -225,7 +259,7 @@ static const char *rval(const struct rvals *v, const char *column)
 
 /* Answers the freshly fetched row with one extra member. */
 static int answer_with(struct req *q, struct resp *r, const struct resource *res, const char *id,
-		       const char *member, const char *value, int status)
+                       const char *member, const char *value, int status)
 {
 	PGresult *pr = resource_fetch(q, res, id);
 	if (pr == NULL || PQntuples(pr) != 1)
@@ -261,7 +295,7 @@ int admin_tenant_create(struct req *q, struct resp *r)
 		return -1;
 	const char *status = rval(&v, "status");
 	if (status && !db_execp(app->db, q->arena, "UPDATE tenants SET status = $1 WHERE id = $2", status,
-				lld(q->arena, id)))
+	                        lld(q->arena, id)))
 		return -1;
 	if (resource_audit(q, "create", "tenants", id, lld(q->arena, id), &v) != 0)
 		return -1;
@@ -283,21 +317,25 @@ static int key_create_scoped(struct req *q, struct resp *r)
 	enum auth_scope scope = scope_from_name(rval(&v, "scope"));
 	const char *adv = rval(&v, "advertiser_id"), *aff = rval(&v, "affiliate_id");
 	if ((scope == SCOPE_ADVERTISER) != (adv != NULL))
-		return bad_body(q, r, scope == SCOPE_ADVERTISER ? "field 'advertiser_id' is required for scope advertiser"
-							 : "field 'advertiser_id' is only for scope advertiser");
+		return bad_body(q, r,
+		                scope == SCOPE_ADVERTISER
+		                    ? "field 'advertiser_id' is required for scope advertiser"
+		                    : "field 'advertiser_id' is only for scope advertiser");
 	if ((scope == SCOPE_AFFILIATE) != (aff != NULL))
-		return bad_body(q, r, scope == SCOPE_AFFILIATE ? "field 'affiliate_id' is required for scope affiliate"
-							: "field 'affiliate_id' is only for scope affiliate");
+		return bad_body(q, r,
+		                scope == SCOPE_AFFILIATE
+		                    ? "field 'affiliate_id' is required for scope affiliate"
+		                    : "field 'affiliate_id' is only for scope affiliate");
 	int rc = resource_check_refs(q, r, &v);
 	if (rc != 0)
 		return rc > 0 ? 0 : -1;
 	long long id = keystore_create(app, q->arena, q->auth.tenant_id, scope, adv ? atoll(adv) : 0,
-				       aff ? atoll(aff) : 0, rval(&v, "label"), key);
+	                               aff ? atoll(aff) : 0, rval(&v, "label"), key);
 	if (id < 0)
 		return resource_db_error(q, r);
 	const char *limit = rval(&v, "rate_limit_per_min");
 	if (limit && !db_execp(app->db, q->arena, "UPDATE api_keys SET rate_limit_per_min = $1 WHERE id = $2",
-			       limit, lld(q->arena, id)))
+	                       limit, lld(q->arena, id)))
 		return -1;
 	if (resource_audit(q, "create", "api_keys", 0, lld(q->arena, id), &v) != 0)
 		return -1;
@@ -326,7 +364,8 @@ static int scoped(struct req *q, struct resp *r, int (*fn)(struct req *, struct 
 int admin_key_create(struct req *q, struct resp *r)
 {
 	if (q->body_len > 0 && q->json == NULL) {
-		resp_error(q, r, 400, "BAD_REQUEST", "the body must be JSON (Content-Type: application/json)");
+		resp_error(q, r, 400, "BAD_REQUEST",
+		           "the body must be JSON (Content-Type: application/json)");
 		return 0;
 	}
 	return scoped(q, r, key_create_scoped, false);
@@ -338,8 +377,9 @@ static int key_rotate_scoped(struct req *q, struct resp *r)
 	const char *id = q->args[0], *ov = req_param(q, "overlap_s");
 	long long overlap = KEY_OVERLAP_DEFAULT_S;
 	if (ov && (strspn(ov, "0123456789") != strlen(ov) || strlen(ov) > 8 ||
-		   (overlap = atoll(ov)) > KEY_OVERLAP_MAX_S)) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'overlap_s' must be 0 to %d", KEY_OVERLAP_MAX_S);
+	           (overlap = atoll(ov)) > KEY_OVERLAP_MAX_S)) {
+		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'overlap_s' must be 0 to %d",
+		           KEY_OVERLAP_MAX_S);
 		return 0;
 	}
 	if (!resource_id_valid(id)) {
@@ -348,30 +388,33 @@ static int key_rotate_scoped(struct req *q, struct resp *r)
 	}
 	/* Only a live key of this tenant can be rotated; FOR UPDATE makes two
 	 * concurrent rotations of one key produce one successor. */
-	PGresult *pr = db_execp(app->db, q->arena,
-		"SELECT scope, advertiser_id, affiliate_id, label, rate_limit_per_min FROM api_keys "
-		"WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND replaced_by IS NULL "
-		"AND (expires_at IS NULL OR expires_at > now()) FOR UPDATE",
-		id, lld(q->arena, q->auth.tenant_id));
+	PGresult *pr =
+	    db_execp(app->db, q->arena,
+	             "SELECT scope, advertiser_id, affiliate_id, label, rate_limit_per_min FROM api_keys "
+	             "WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND replaced_by IS NULL "
+	             "AND (expires_at IS NULL OR expires_at > now()) FOR UPDATE",
+	             id, lld(q->arena, q->auth.tenant_id));
 	if (pr == NULL)
 		return -1;
 	if (PQntuples(pr) != 1) {
-		resp_error(q, r, 404, "NOT_FOUND", "no such API key (or it was revoked, replaced or expired)");
+		resp_error(q, r, 404, "NOT_FOUND",
+		           "no such API key (or it was revoked, replaced or expired)");
 		return 0;
 	}
 	char key[APIKEY_LEN + 1];
 	const char *adv = db_val(pr, 0, 1), *aff = db_val(pr, 0, 2);
 	long long nid = keystore_create(app, q->arena, q->auth.tenant_id, scope_from_name(db_val(pr, 0, 0)),
-					adv ? atoll(adv) : 0, aff ? atoll(aff) : 0, db_val(pr, 0, 3), key);
+	                                adv ? atoll(adv) : 0, aff ? atoll(aff) : 0, db_val(pr, 0, 3), key);
 	if (nid < 0)
 		return -1;
 	const char *nids = lld(q->arena, nid);
 	if (!db_execp(app->db, q->arena, "UPDATE api_keys SET rate_limit_per_min = $1 WHERE id = $2",
-		      db_val(pr, 0, 4), nids) ||
-	    !db_execp(app->db, q->arena,
-		      "UPDATE api_keys SET replaced_by = $1, expires_at = now() + make_interval(secs => $2::int) "
-		      "WHERE id = $3",
-		      nids, lld(q->arena, overlap), id))
+	              db_val(pr, 0, 4), nids) ||
+	    !db_execp(
+	        app->db, q->arena,
+	        "UPDATE api_keys SET replaced_by = $1, expires_at = now() + make_interval(secs => $2::int) "
+	        "WHERE id = $3",
+	        nids, lld(q->arena, overlap), id))
 		return -1;
 	struct rvals changed = {.n = 0};
 	rvals_add(&changed, "replaced_by", nids);
@@ -398,9 +441,11 @@ static int key_revoke_scoped(struct req *q, struct resp *r)
 		resp_error(q, r, 404, "NOT_FOUND", "no such API key");
 		return 0;
 	}
-	PGresult *pr = db_execp(app->db, q->arena,
-		"UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND tenant_id = $2 "
-		"RETURNING id", id, lld(q->arena, q->auth.tenant_id));
+	PGresult *pr = db_execp(
+	    app->db, q->arena,
+	    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND tenant_id = $2 "
+	    "RETURNING id",
+	    id, lld(q->arena, q->auth.tenant_id));
 	if (pr == NULL)
 		return -1;
 	if (PQntuples(pr) != 1) {
@@ -426,8 +471,8 @@ static int link_sign_scoped(struct req *q, struct resp *r)
 	struct app *app = q->app;
 	const char *id = q->args[0], *ttls = req_param(q, "ttl");
 	long long ttl = 0;
-	if (ttls && (strspn(ttls, "0123456789") != strlen(ttls) || strlen(ttls) > 8 || (ttl = atoll(ttls)) < 60 ||
-		     ttl > 2592000)) {
+	if (ttls && (strspn(ttls, "0123456789") != strlen(ttls) || strlen(ttls) > 8 ||
+	             (ttl = atoll(ttls)) < 60 || ttl > 2592000)) {
 		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'ttl' must be 60 to 2592000 seconds");
 		return 0;
 	}
@@ -437,12 +482,13 @@ static int link_sign_scoped(struct req *q, struct resp *r)
 	}
 	/* An affiliate key may sign its own links only. */
 	const char *aff = q->auth.scope == SCOPE_AFFILIATE ? lld(q->arena, q->auth.affiliate_id) : NULL;
-	PGresult *pr = db_execp(app->db, q->arena,
-		"SELECT l.code, o.link_ttl_s, t.link_secret_enc, l.status, o.status FROM links l "
-		"JOIN offers o ON o.tenant_id = l.tenant_id AND o.id = l.offer_id "
-		"JOIN tenants t ON t.id = l.tenant_id "
-		"WHERE l.id = $1 AND l.tenant_id = $2 AND ($3::bigint IS NULL OR l.affiliate_id = $3::bigint)",
-		id, lld(q->arena, q->auth.tenant_id), aff);
+	PGresult *pr = db_execp(
+	    app->db, q->arena,
+	    "SELECT l.code, o.link_ttl_s, t.link_secret_enc, l.status, o.status FROM links l "
+	    "JOIN offers o ON o.tenant_id = l.tenant_id AND o.id = l.offer_id "
+	    "JOIN tenants t ON t.id = l.tenant_id "
+	    "WHERE l.id = $1 AND l.tenant_id = $2 AND ($3::bigint IS NULL OR l.affiliate_id = $3::bigint)",
+	    id, lld(q->arena, q->auth.tenant_id), aff);
 	if (pr == NULL)
 		return -1;
 	if (PQntuples(pr) != 1) {
@@ -467,8 +513,8 @@ static int link_sign_scoped(struct req *q, struct resp *r)
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "link_id", json_object_new_int64(atoll(id)));
 	json_object_object_add(o, "token", json_object_new_string(token));
-	json_object_object_add(o, "url",
-			       json_object_new_string(arena_sprintf(q->arena, "%s/c/%s", app->cfg.public_url, token)));
+	json_object_object_add(
+	    o, "url", json_object_new_string(arena_sprintf(q->arena, "%s/c/%s", app->cfg.public_url, token)));
 	json_object_object_add(o, "expires_at", json_object_new_string(when));
 	json_object_object_add(o, "ttl_s", json_object_new_int64(life));
 	resp_json(q, r, 200, o);
@@ -499,10 +545,11 @@ static int postback_secret_scoped(struct req *q, struct resp *r)
 	char *enc = secret_encrypt(&app->mk, q->arena, (const unsigned char *)secret, 64);
 	if (enc == NULL)
 		return -1;
-	PGresult *pr = db_execp(app->db, q->arena,
-		"UPDATE advertisers SET postback_secret_enc = $1, updated_at = now() "
-		"WHERE id = $2 AND tenant_id = $3 AND status <> 'archived' RETURNING require_signature",
-		enc, id, lld(q->arena, q->auth.tenant_id));
+	PGresult *pr =
+	    db_execp(app->db, q->arena,
+	             "UPDATE advertisers SET postback_secret_enc = $1, updated_at = now() "
+	             "WHERE id = $2 AND tenant_id = $3 AND status <> 'archived' RETURNING require_signature",
+	             enc, id, lld(q->arena, q->auth.tenant_id));
 	if (pr == NULL)
 		return -1;
 	if (PQntuples(pr) != 1) {

@@ -13,10 +13,9 @@
 
 /* One round trip; the expiry outlives the window so a late INCR of the
  * previous window cannot recreate a key that never expires. */
-static const char incr_script[] =
-	"local n = redis.call('INCR', KEYS[1]) "
-	"if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
-	"return n";
+static const char incr_script[] = "local n = redis.call('INCR', KEYS[1]) "
+                                  "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+                                  "return n";
 
 const char *ratelimit_redis_key(struct arena *a, const char *what, long long window)
 {
@@ -48,15 +47,17 @@ static void limited(struct req *q, struct resp *r, long reset)
 int ratelimit_key(struct app *app, struct req *q, struct resp *r, enum rl_class cls)
 {
 	static const char *names[] = {"admin", "stats", "postback"};
-	long def = cls == RL_ADMIN ? app->cfg.limit_admin_per_min
-		 : cls == RL_STATS ? app->cfg.limit_stats_per_min : app->cfg.limit_postback_per_min;
+	long def = cls == RL_ADMIN   ? app->cfg.limit_admin_per_min
+	           : cls == RL_STATS ? app->cfg.limit_stats_per_min
+	                             : app->cfg.limit_postback_per_min;
 	long limit = q->auth.rate_limit == 0 ? def : q->auth.rate_limit;
 	if (limit <= 0)
 		return 0;
 	time_t now = time(NULL);
 	long long window = now / RL_WINDOW_S;
 	long reset = (long)((window + 1) * RL_WINDOW_S - now);
-	const char *key = ratelimit_redis_key(q->arena, arena_sprintf(q->arena, "%s:%lld", names[cls], q->auth.key_id), window);
+	const char *key = ratelimit_redis_key(
+	    q->arena, arena_sprintf(q->arena, "%s:%lld", names[cls], q->auth.key_id), window);
 	long long n = key ? incr(app, q->arena, key) : -1;
 	if (n < 0) {
 		bool write = q->method != HTTP_GET && q->method != HTTP_HEAD;
@@ -107,6 +108,6 @@ void ratelimit_auth_failed(struct app *app, struct req *q)
 		return;
 	const char *key = addr_key(app, q, time(NULL) / RL_WINDOW_S);
 	if (key && incr(app, q->arena, key) == app->cfg.limit_auth_failures)
-		log_warn("auth: %s reached %ld failed key checks this minute", q->remote_addr ? q->remote_addr : "?",
-			 app->cfg.limit_auth_failures);
+		log_warn("auth: %s reached %ld failed key checks this minute",
+		         q->remote_addr ? q->remote_addr : "?", app->cfg.limit_auth_failures);
 }

@@ -18,9 +18,9 @@
 #include "tenantdb.h"
 
 const struct route_param resource_params[] = {
-	{"limit", P_INT, false, 4},
-	{"cursor", P_TOKEN, false, 32},
-	{NULL, 0, false, 0},
+    {"limit", P_INT, false, 4},
+    {"cursor", P_TOKEN, false, 32},
+    {NULL, 0, false, 0},
 };
 
 static const char *col_of(const struct field *f)
@@ -67,7 +67,11 @@ static long utf8_len(const char *s)
 	long n = 0;
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
-		int extra = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+		int extra = *p < 0x80             ? 0
+		            : (*p & 0xe0) == 0xc0 ? 1
+		            : (*p & 0xf0) == 0xe0 ? 2
+		            : (*p & 0xf8) == 0xf0 ? 3
+		                                  : -1;
 		if (extra < 0 || (extra == 1 && *p < 0xc2))
 			return -1;
 		p++;
@@ -137,7 +141,7 @@ static int check_string(const struct field *f, const char *s, long long maxdef, 
 }
 
 static int array_value(const struct field *f, struct json_object *v, struct arena *a, const char **text,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	bool countries = f->type == F_COUNTRIES;
 	long long max = f->max ? f->max : countries ? 300 : 50;
@@ -182,8 +186,8 @@ static int array_value(const struct field *f, struct json_object *v, struct aren
 	return *text ? 0 : -1;
 }
 
-int field_value(const struct field *f, struct json_object *v, struct arena *a, const char **text,
-		char *err, size_t errlen)
+int field_value(const struct field *f, struct json_object *v, struct arena *a, const char **text, char *err,
+                size_t errlen)
 {
 	*text = NULL;
 	if (v == NULL || json_object_is_type(v, json_type_null)) {
@@ -203,7 +207,8 @@ int field_value(const struct field *f, struct json_object *v, struct arena *a, c
 			return -1;
 		}
 		long long n = json_object_get_int64(v);
-		long long lo = f->type == F_ID ? 1 : f->min, hi = f->type == F_ID || f->max == 0 ? INT64_MAX : f->max;
+		long long lo = f->type == F_ID ? 1 : f->min,
+		          hi = f->type == F_ID || f->max == 0 ? INT64_MAX : f->max;
 		if (n < lo || n > hi || (n == INT64_MAX && f->type == F_ID)) {
 			if (f->type == F_ID)
 				snprintf(err, errlen, "must be a positive id");
@@ -249,7 +254,9 @@ int field_value(const struct field *f, struct json_object *v, struct arena *a, c
 			break;
 		}
 		if (s == NULL || !is_decimal_text(s)) {
-			snprintf(err, errlen, "must be a non-negative decimal string like \"2.50\" (at most 12 digits before and 6 after the point)");
+			snprintf(err, errlen,
+			         "must be a non-negative decimal string like \"2.50\" (at most 12 digits "
+			         "before and 6 after the point)");
 			return -1;
 		}
 		*text = s;
@@ -262,19 +269,17 @@ int field_value(const struct field *f, struct json_object *v, struct arena *a, c
 		*text = s;
 		break;
 	case F_COUNTRIES:
-	case F_STRINGS:
-		return array_value(f, v, a, text, err, errlen);
+	case F_STRINGS: return array_value(f, v, a, text, err, errlen);
 	case F_JSON:
 		if (f->check == NULL) {
 			snprintf(err, errlen, "is not accepted");
 			return -1;
 		}
-		*text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		*text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+		                                              JSON_C_TO_STRING_NOSLASHESCAPE);
 		*text = *text ? arena_strdup(a, *text) : NULL;
 		break;
-	case F_TIME:
-		snprintf(err, errlen, "is read-only");
-		return -1;
+	case F_TIME: snprintf(err, errlen, "is read-only"); return -1;
 	}
 	if (*text == NULL) {
 		snprintf(err, errlen, "could not be stored");
@@ -313,7 +318,7 @@ static bool is_group(const struct resource *res, const char *prefix)
 }
 
 static int parse_member(const struct resource *res, const char *name, struct json_object *val, bool patch,
-			struct arena *a, struct rvals *out, char *err, size_t errlen)
+                        struct arena *a, struct rvals *out, char *err, size_t errlen)
 {
 	char msg[200];
 	const struct field *f = find_field(res, name);
@@ -358,8 +363,8 @@ static int parse_member(const struct resource *res, const char *name, struct jso
 	return 0;
 }
 
-int resource_parse(const struct resource *res, struct json_object *body, bool patch,
-		   struct arena *a, struct rvals *out, char *err, size_t errlen)
+int resource_parse(const struct resource *res, struct json_object *body, bool patch, struct arena *a,
+                   struct rvals *out, char *err, size_t errlen)
 {
 	out->n = 0;
 	if (body == NULL || !json_object_is_type(body, json_type_object)) {
@@ -399,18 +404,19 @@ static void select_list(struct buf *b, const struct resource *res)
 		const char *c = col_of(f);
 		switch (f->type) {
 		case F_TIME:
-			buf_printf(b, "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", c);
+			buf_printf(b, "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+			           c);
 			break;
 		case F_DECIMAL:
 			/* exact, without trailing zeros but with at least cents: 2.50, 0.125 */
-			buf_printf(b, "(CASE WHEN scale(trim_scale(%s)) < 2 THEN round(%s, 2) ELSE trim_scale(%s) END)::text", c, c, c);
+			buf_printf(b,
+			           "(CASE WHEN scale(trim_scale(%s)) < 2 THEN round(%s, 2) ELSE "
+			           "trim_scale(%s) END)::text",
+			           c, c, c);
 			break;
 		case F_COUNTRIES:
-		case F_STRINGS:
-			buf_printf(b, "array_to_json(%s)::text", c);
-			break;
-		default:
-			buf_printf(b, "%s::text", c);
+		case F_STRINGS: buf_printf(b, "array_to_json(%s)::text", c); break;
+		default: buf_printf(b, "%s::text", c);
 		}
 	}
 }
@@ -433,8 +439,7 @@ static struct json_object *holder(struct json_object *obj, const char *name, con
 	return holder(sub, dot + 1, leaf);
 }
 
-struct json_object *resource_row_json(struct req *q, const struct resource *res, const PGresult *pr,
-				      int row)
+struct json_object *resource_row_json(struct req *q, const struct resource *res, const PGresult *pr, int row)
 {
 	struct json_object *obj = json_object_new_object();
 	if (obj == NULL)
@@ -486,18 +491,18 @@ static bool scope_filter(struct sql *s, struct req *q, const struct resource *re
 	buf_puts(&s->b, " WHERE true");
 	if (au->scope != SCOPE_OPERATOR)
 		buf_printf(&s->b, " AND %s%s = $%d", alias, tenant_col(res),
-			   param(s, arena_sprintf(a, "%lld", au->tenant_id)));
+		           param(s, arena_sprintf(a, "%lld", au->tenant_id)));
 	if (au->scope == SCOPE_ADVERTISER) {
 		if (res->advertiser_col == NULL)
 			return false;
 		buf_printf(&s->b, " AND %s%s = $%d", alias, res->advertiser_col,
-			   param(s, arena_sprintf(a, "%lld", au->advertiser_id)));
+		           param(s, arena_sprintf(a, "%lld", au->advertiser_id)));
 	}
 	if (au->scope == SCOPE_AFFILIATE) {
 		if (res->affiliate_col == NULL)
 			return false;
 		buf_printf(&s->b, " AND %s%s = $%d", alias, res->affiliate_col,
-			   param(s, arena_sprintf(a, "%lld", au->affiliate_id)));
+		           param(s, arena_sprintf(a, "%lld", au->affiliate_id)));
 	}
 	return true;
 }
@@ -553,7 +558,8 @@ int resource_check_refs(struct req *q, struct resp *r, const struct rvals *v)
 		const struct field *f = v->v[i].field;
 		if (f == NULL || f->type != F_ID || f->ref == NULL || v->v[i].value == NULL)
 			continue;
-		char *sql = arena_sprintf(q->arena, "SELECT 1 FROM %s WHERE id = $1 AND tenant_id = $2", f->ref);
+		char *sql =
+		    arena_sprintf(q->arena, "SELECT 1 FROM %s WHERE id = $1 AND tenant_id = $2", f->ref);
 		const char *tenant = arena_sprintf(q->arena, "%lld", q->auth.tenant_id);
 		PGresult *pr = sql ? db_execp(app->db, q->arena, sql, v->v[i].value, tenant) : NULL;
 		if (pr == NULL)
@@ -568,7 +574,7 @@ int resource_check_refs(struct req *q, struct resp *r, const struct rvals *v)
 }
 
 int resource_audit(struct req *q, const char *action, const char *resource, long long tenant_id,
-		   const char *id, const struct rvals *v)
+                   const char *id, const struct rvals *v)
 {
 	struct app *app = q->app;
 	struct buf b;
@@ -587,15 +593,17 @@ int resource_audit(struct req *q, const char *action, const char *resource, long
 	if (!buf_ok(&b))
 		return -1;
 	return db_execp(app->db, q->arena,
-			"INSERT INTO admin_audit (tenant_id, key_id, scope, action, resource, resource_id, fields, request_id) "
-			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-			tenant, key, scope_name(q->auth.scope), action, resource, id, b.p, q->request_id)
-		       ? 0 : -1;
+	                "INSERT INTO admin_audit (tenant_id, key_id, scope, action, resource, resource_id, "
+	                "fields, request_id) "
+	                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	                tenant, key, scope_name(q->auth.scope), action, resource, id, b.p, q->request_id)
+	           ? 0
+	           : -1;
 }
 
 /* Audits the change to the row in pr (row 0). */
 static int audit_row(struct req *q, const struct resource *res, const char *action, const PGresult *pr,
-		     const struct rvals *v)
+                     const struct rvals *v)
 {
 	int col = 0;
 	for (const struct field *f = res->fields; f->name; f++, col++)
@@ -634,7 +642,8 @@ static int do_list(struct req *q, struct resp *r, const struct resource *res)
 	long long limit = RESOURCE_LIMIT_DEFAULT;
 	const char *ls = req_param(q, "limit"), *cursor = req_param(q, "cursor");
 	if (ls && (!resource_id_valid(ls) || (limit = atoll(ls)) > RESOURCE_LIMIT_MAX)) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'limit' must be 1 to %d", RESOURCE_LIMIT_MAX);
+		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'limit' must be 1 to %d",
+		           RESOURCE_LIMIT_MAX);
 		return 0;
 	}
 	if (cursor && !resource_id_valid(cursor)) {
@@ -652,7 +661,8 @@ static int do_list(struct req *q, struct resp *r, const struct resource *res)
 		const char *v = (f->flags & FF_FILTER) ? req_param(q, f->name) : NULL;
 		if (v == NULL)
 			continue;
-		if ((f->type == F_ID && !resource_id_valid(v)) || (f->type == F_ENUM && !in_choices(f->choices, v))) {
+		if ((f->type == F_ID && !resource_id_valid(v)) ||
+		    (f->type == F_ENUM && !in_choices(f->choices, v))) {
 			resp_error(q, r, 400, "INVALID_PARAMETER", "parameter '%s' is not valid", f->name);
 			return 0;
 		}
@@ -670,7 +680,7 @@ static int do_list(struct req *q, struct resp *r, const struct resource *res)
 		json_object_array_add(data, resource_row_json(q, res, pr, i));
 	json_object_object_add(out, "data", data);
 	json_object_object_add(out, "next_cursor",
-			       n > limit ? json_object_new_string(db_val(pr, (int)limit - 1, 0)) : NULL);
+	                       n > limit ? json_object_new_string(db_val(pr, (int)limit - 1, 0)) : NULL);
 	resp_json(q, r, 200, out);
 	return 0;
 }
@@ -729,7 +739,7 @@ static int do_update(struct req *q, struct resp *r, const struct resource *res, 
 		buf_puts(&s.b, "updated_at = now()");
 	for (int i = 0; i < v.n; i++)
 		buf_printf(&s.b, "%s%s = $%d", i || !res->no_updated_at ? ", " : "", v.v[i].column,
-			   param(&s, v.v[i].value));
+		           param(&s, v.v[i].value));
 	if (!scope_filter(&s, q, res, ""))
 		buf_puts(&s.b, " AND false");
 	buf_printf(&s.b, " AND id = $%d RETURNING ", param(&s, id));
@@ -782,12 +792,9 @@ static int dispatch(struct req *q, struct resp *r, const struct resource *res)
 		return 0;
 	}
 	switch (q->method) {
-	case HTTP_PATCH:
-		return do_update(q, r, res, id, false);
-	case HTTP_DELETE:
-		return do_delete(q, r, res, id);
-	default:
-		return answer_fetched(q, r, res, id);
+	case HTTP_PATCH: return do_update(q, r, res, id, false);
+	case HTTP_DELETE: return do_delete(q, r, res, id);
+	default: return answer_fetched(q, r, res, id);
 	}
 }
 
@@ -796,7 +803,8 @@ int resource_handle(struct req *q, struct resp *r, const struct resource *res)
 	struct app *app = q->app;
 	bool write = q->method != HTTP_GET && q->method != HTTP_HEAD;
 	if (write && q->body_len > 0 && q->json == NULL) {
-		resp_error(q, r, 400, "BAD_REQUEST", "the body must be JSON (Content-Type: application/json)");
+		resp_error(q, r, 400, "BAD_REQUEST",
+		           "the body must be JSON (Content-Type: application/json)");
 		return 0;
 	}
 	if (tenant_scope_begin(app, q->arena, &q->auth) != 0) {

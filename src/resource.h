@@ -8,7 +8,8 @@
  *       {.name = "offer_id", .type = F_ID, .flags = FF_REQUIRED | FF_FIXED | FF_FILTER, .ref = "offers"},
  *       {.name = "name", .type = F_STR, .flags = FF_REQUIRED, .max = 200},
  *       {.name = "mode", .type = F_ENUM, .flags = 0, .choices = "allow|block"},
- *       {.name = "limits.daily", .type = F_INT, .flags = FF_NULLABLE, .column = "daily_limit", .min = 1, .max = 1000000},
+ *       {.name = "limits.daily", .type = F_INT, .flags = FF_NULLABLE, .column = "daily_limit", .min = 1, .max
+ * = 1000000},
  *       {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
  *       {.name = NULL},
  *   };
@@ -75,13 +76,13 @@ enum field_flags {
 };
 
 struct field {
-	const char *name;     /* JSON name; "a.b" is member b of object a */
+	const char *name; /* JSON name; "a.b" is member b of object a */
 	enum field_type type;
 	unsigned flags;
-	const char *column;   /* SQL column; NULL = name */
-	long long min, max;   /* F_INT value bounds; F_STR/F_URL length; arrays: max items */
-	const char *choices;  /* F_ENUM, F_STRINGS: "a|b|c" */
-	const char *ref;      /* F_ID: table whose id (same tenant) this must name */
+	const char *column;  /* SQL column; NULL = name */
+	long long min, max;  /* F_INT value bounds; F_STR/F_URL length; arrays: max items */
+	const char *choices; /* F_ENUM, F_STRINGS: "a|b|c" */
+	const char *ref;     /* F_ID: table whose id (same tenant) this must name */
 	/* Optional extra check of the JSON value: 0, or -1 with a message in err
 	 * (shown as "field '<name>' <err>"). Required for F_JSON. */
 	int (*check)(struct json_object *v, char *err, size_t errlen);
@@ -101,7 +102,7 @@ struct rvals {
 };
 
 struct resource {
-	const char *name;   /* singular, for messages: "offer" */
+	const char *name; /* singular, for messages: "offer" */
 	const char *table;
 	const struct field *fields; /* ends with name == NULL */
 	const char *tenant_col;     /* NULL = "tenant_id" */
@@ -133,17 +134,16 @@ int resource_handle(struct req *q, struct resp *r, const struct resource *res);
 /* Validates a JSON body against the fields (no database): fills out with
  * column values. patch: FF_REQUIRED not enforced, FF_FIXED refused.
  * Returns 0, or -1 with "field 'x' ..." in err. */
-int resource_parse(const struct resource *res, struct json_object *body, bool patch,
-		   struct arena *a, struct rvals *out, char *err, size_t errlen);
+int resource_parse(const struct resource *res, struct json_object *body, bool patch, struct arena *a,
+                   struct rvals *out, char *err, size_t errlen);
 /* Checks one JSON value against one field; on success *text is its SQL text
  * (NULL for JSON null). Returns 0, or -1 with a message (without the field
  * name) in err. */
-int field_value(const struct field *f, struct json_object *v, struct arena *a, const char **text,
-		char *err, size_t errlen);
+int field_value(const struct field *f, struct json_object *v, struct arena *a, const char **text, char *err,
+                size_t errlen);
 int rvals_add(struct rvals *v, const char *column, const char *value);
 /* The row as JSON (fields not FF_HIDDEN, nested by dotted names), decorated. */
-struct json_object *resource_row_json(struct req *q, const struct resource *res,
-				      const PGresult *pr, int row);
+struct json_object *resource_row_json(struct req *q, const struct resource *res, const PGresult *pr, int row);
 /* Reads one row the caller may see, inside the caller's tenant scope.
  * Returns the result (0 or 1 row) or NULL on a database error. */
 PGresult *resource_fetch(struct req *q, const struct resource *res, const char *id);
@@ -158,7 +158,7 @@ int resource_check_refs(struct req *q, struct resp *r, const struct rvals *v);
  * resource_handle() does this itself. tenant_id 0 = the caller's tenant.
  * Returns 0, or -1 on a database error. */
 int resource_audit(struct req *q, const char *action, const char *resource, long long tenant_id,
-		   const char *id, const struct rvals *v);
+                   const char *id, const struct rvals *v);
 /* Answers a failed statement: 409 for unique/foreign-key conflicts, 400 for
  * bad values, else -1 (the dispatcher answers 500). */
 int resource_db_error(struct req *q, struct resp *r);

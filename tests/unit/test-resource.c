@@ -54,45 +54,75 @@ static void test_refusals(void)
 {
 	a = arena_new(4096);
 	const char *huge_name = arena_sprintf(a, "{\"name\":\"%s\"}", big(201));
-	const char *huge_url = arena_sprintf(a, "{\"name\":\"p\",\"postback_url\":\"https://e.x/%s\"}", big(2040));
+	const char *huge_url =
+	    arena_sprintf(a, "{\"name\":\"p\",\"postback_url\":\"https://e.x/%s\"}", big(2040));
 	const struct bad cases[] = {
-		{&res_advertisers, false, "{}", "name"},
-		{&res_advertisers, false, "{\"name\":\"\"}", "name"},
-		{&res_advertisers, false, "{\"name\":1}", "name"},
-		{&res_advertisers, false, "{\"name\":null}", "name"},
-		{&res_advertisers, false, huge_name, "name"},
-		{&res_advertisers, false, "{\"name\":\"a\\u0001b\"}", "name"},
-		{&res_advertisers, false, "{\"name\":\"n\",\"extra\":1}", "extra"},
-		{&res_advertisers, false, "{\"name\":\"n\",\"id\":1}", "id"},
-		{&res_advertisers, false, "{\"name\":\"n\",\"status\":\"deleted\"}", "status"},
-		{&res_advertisers, false, "{\"name\":\"n\",\"require_signature\":0}", "require_signature"},
-		{&res_advertisers, true, "{\"updated_at\":\"x\"}", "updated_at"},
-		{&res_affiliates, false, huge_url, "postback_url"},
-		{&res_affiliates, false, "{\"name\":\"p\",\"postback_url\":\"ftp://e.x/\"}", "postback_url"},
-		{&res_affiliates, false, "{\"name\":\"p\",\"postback_url\":\"https://\"}", "postback_url"},
-		{&res_affiliates, false, "{\"name\":\"p\",\"postback_url\":\"https://a b/\"}", "postback_url"},
-		{&res_offers, false, "{\"name\":\"o\",\"url\":\"https://e.x/\"}", "advertiser_id"},
-		{&res_offers, false, "{\"advertiser_id\":0,\"name\":\"o\",\"url\":\"https://e.x/\"}", "advertiser_id"},
-		{&res_offers, false, "{\"advertiser_id\":1.5,\"name\":\"o\",\"url\":\"https://e.x/\"}", "advertiser_id"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"currency\":\"usd\"}", "currency"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"currency\":\"US\"}", "currency"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"value\":2.5}}", "payout.value"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"value\":\"1.\"}}", "payout.value"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"value\":\".5\"}}", "payout.value"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"value\":\"1234567890123\"}}", "payout.value"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"value\":-1}}", "payout.value"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"type\":\"flat\"}}", "payout.type"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":[1]}", "payout"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"revenue\":{\"x\":1}}", "revenue.x"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"link_ttl_s\":59}", "link_ttl_s"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"attribution_days\":366}", "attribution_days"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"caps\":{\"daily_clicks\":2147483648}}", "caps.daily_clicks"},
-		{&res_offers, false, "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"link_policy\":\"drop\"}", "link_policy"},
-		{&res_offers, true, "{\"advertiser_id\":2}", "advertiser_id"},
-		{&res_links, false, "{\"offer_id\":1,\"affiliate_id\":1,\"code\":\"abcd\"}", "code"},
-		{&res_links, true, "{\"offer_id\":2}", "offer_id"},
-		{&res_api_keys, false, "{\"scope\":\"operator\"}", "scope"},
-		{&res_api_keys, false, "{\"scope\":\"admin\",\"key_hash\":\"x\"}", "key_hash"},
+	    {&res_advertisers, false, "{}", "name"},
+	    {&res_advertisers, false, "{\"name\":\"\"}", "name"},
+	    {&res_advertisers, false, "{\"name\":1}", "name"},
+	    {&res_advertisers, false, "{\"name\":null}", "name"},
+	    {&res_advertisers, false, huge_name, "name"},
+	    {&res_advertisers, false, "{\"name\":\"a\\u0001b\"}", "name"},
+	    {&res_advertisers, false, "{\"name\":\"n\",\"extra\":1}", "extra"},
+	    {&res_advertisers, false, "{\"name\":\"n\",\"id\":1}", "id"},
+	    {&res_advertisers, false, "{\"name\":\"n\",\"status\":\"deleted\"}", "status"},
+	    {&res_advertisers, false, "{\"name\":\"n\",\"require_signature\":0}", "require_signature"},
+	    {&res_advertisers, true, "{\"updated_at\":\"x\"}", "updated_at"},
+	    {&res_affiliates, false, huge_url, "postback_url"},
+	    {&res_affiliates, false, "{\"name\":\"p\",\"postback_url\":\"ftp://e.x/\"}", "postback_url"},
+	    {&res_affiliates, false, "{\"name\":\"p\",\"postback_url\":\"https://\"}", "postback_url"},
+	    {&res_affiliates, false, "{\"name\":\"p\",\"postback_url\":\"https://a b/\"}", "postback_url"},
+	    {&res_offers, false, "{\"name\":\"o\",\"url\":\"https://e.x/\"}", "advertiser_id"},
+	    {&res_offers, false, "{\"advertiser_id\":0,\"name\":\"o\",\"url\":\"https://e.x/\"}",
+	     "advertiser_id"},
+	    {&res_offers, false, "{\"advertiser_id\":1.5,\"name\":\"o\",\"url\":\"https://e.x/\"}",
+	     "advertiser_id"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"currency\":\"usd\"}",
+	     "currency"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"currency\":\"US\"}", "currency"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"value\":2.5}}",
+	     "payout.value"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"value\":\"1.\"}}",
+	     "payout.value"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"value\":\".5\"}}",
+	     "payout.value"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/"
+	     "\",\"payout\":{\"value\":\"1234567890123\"}}",
+	     "payout.value"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"value\":-1}}",
+	     "payout.value"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":{\"type\":\"flat\"}}",
+	     "payout.type"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"payout\":[1]}", "payout"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"revenue\":{\"x\":1}}",
+	     "revenue.x"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"link_ttl_s\":59}", "link_ttl_s"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"attribution_days\":366}",
+	     "attribution_days"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/"
+	     "\",\"caps\":{\"daily_clicks\":2147483648}}",
+	     "caps.daily_clicks"},
+	    {&res_offers, false,
+	     "{\"advertiser_id\":1,\"name\":\"o\",\"url\":\"https://e.x/\",\"link_policy\":\"drop\"}",
+	     "link_policy"},
+	    {&res_offers, true, "{\"advertiser_id\":2}", "advertiser_id"},
+	    {&res_links, false, "{\"offer_id\":1,\"affiliate_id\":1,\"code\":\"abcd\"}", "code"},
+	    {&res_links, true, "{\"offer_id\":2}", "offer_id"},
+	    {&res_api_keys, false, "{\"scope\":\"operator\"}", "scope"},
+	    {&res_api_keys, false, "{\"scope\":\"admin\",\"key_hash\":\"x\"}", "key_hash"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct rvals v;
@@ -114,10 +144,12 @@ static void test_good_offer(void)
 	struct rvals v;
 	char err[256] = "";
 	int rc = parse(&res_offers,
-		       "{\"advertiser_id\":7,\"name\":\"Ünïcødé\",\"url\":\"https://e.x/?c={click_id}\",\"currency\":\"EUR\","
-		       "\"payout\":{\"type\":\"percent\",\"value\":\"12.5\"},\"revenue\":{\"value\":3},"
-		       "\"fallback_url\":null,\"caps\":{\"daily_clicks\":10,\"total_conversions\":null},\"trust_pixel\":true}",
-		       false, &v, err);
+	               "{\"advertiser_id\":7,\"name\":\"Ünïcødé\",\"url\":\"https://e.x/"
+	               "?c={click_id}\",\"currency\":\"EUR\","
+	               "\"payout\":{\"type\":\"percent\",\"value\":\"12.5\"},\"revenue\":{\"value\":3},"
+	               "\"fallback_url\":null,\"caps\":{\"daily_clicks\":10,\"total_conversions\":null},"
+	               "\"trust_pixel\":true}",
+	               false, &v, err);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	CU_ASSERT_STRING_EQUAL(col(&v, "advertiser_id"), "7");
 	CU_ASSERT_STRING_EQUAL(col(&v, "name"), "Ünïcødé");
@@ -229,11 +261,11 @@ static void test_ids_and_keys(void)
 }
 
 static const struct unit_case cases[] = {
-	{"bodies refused naming the field", test_refusals},
-	{"a good offer becomes its columns", test_good_offer},
-	{"field types: arrays, JSON, ints, UTF-8", test_field_types},
-	{"path ids and rate-limit keys", test_ids_and_keys},
-	{NULL, NULL},
+    {"bodies refused naming the field", test_refusals},
+    {"a good offer becomes its columns", test_good_offer},
+    {"field types: arrays, JSON, ints, UTF-8", test_field_types},
+    {"path ids and rate-limit keys", test_ids_and_keys},
+    {NULL, NULL},
 };
 
 UNIT_MAIN("resource")
