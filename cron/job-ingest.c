@@ -66,6 +66,8 @@ struct pass {
 	/* click ids and times of already committed, unpublished records */
 	struct buf ids, times;
 	long nrepub;
+	char days[16][11]; /* UTC days of the new records */
+	int ndays;
 };
 
 static const char *stage_columns =
@@ -280,6 +282,19 @@ static void note_id(struct pass *ps, const unsigned char *r)
 	ps->nrepub++;
 }
 
+/* The UTC day of the record's created_at ("YYYY-MM-DD ..." after the id). */
+static void note_day(struct pass *ps, const unsigned char *r)
+{
+	const char *t = (const char *)r + strlen(CLICK_RECORD_VERSION) + 1 + CLICKID_LEN + 1;
+	for (int i = 0; i < ps->ndays; i++)
+		if (!memcmp(ps->days[i], t, 10))
+			return;
+	if (ps->ndays < 16) {
+		memcpy(ps->days[ps->ndays], t, 10);
+		ps->days[ps->ndays++][10] = '\0';
+	}
+}
+
 static void scan_segment(struct pass *ps, struct segment *s)
 {
 	long long len = s->size - s->published;
@@ -299,6 +314,7 @@ static void scan_segment(struct pass *ps, struct segment *s)
 			note_id(ps, rec); /* stored, not yet published */
 			continue;
 		}
+		note_day(ps, rec);
 		buf_append(&ps->copy, rec, n);
 		buf_putc(&ps->copy, '\n');
 		ps->nrecords++;
@@ -348,7 +364,10 @@ static bool exec_ok(struct app *app, struct arena *a, const char *sql)
 
 static int setup_session(struct app *app, struct arena *a)
 {
-	return exec_ok(app, a,
+	/* The batch statements look expensive to the planner, and JIT
+	 * compiling them costs more (300 ms a statement) than running them;
+	 * the window's sort of a whole batch fits in memory. */
+	return exec_ok(app, a, "SET jit = off") && exec_ok(app, a, "SET work_mem = '256MB'") && exec_ok(app, a,
 		"CREATE TEMP TABLE IF NOT EXISTS click_stage ("
 		"v smallint, click_id text, created_at timestamptz, tenant_id bigint, link_id bigint, "
 		"offer_id bigint, affiliate_id bigint, ip inet, user_agent text, referer text, sub1 text, "
@@ -358,32 +377,17 @@ static int setup_session(struct app *app, struct arena *a)
 		"destination text, is_unique boolean NOT NULL DEFAULT true) ON COMMIT DELETE ROWS") ? 0 : -1;
 }
 
-/* The rules decided once, here, in the transaction that stores the clicks. */
-static const char *const decide_sql[] = {
-	/* Partitions for whatever days the batch holds. */
-	"SELECT afftok_ensure_partition_day('clicks', d) FROM "
-	"(SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date AS d FROM click_stage) x",
-	/* Replay: a nonce counts once; the earliest click holding it wins. */
+/* The rules decided once, here, in the transaction that stores the clicks:
+ * first the nonces (a nonce counts once; the earliest click holding it
+ * wins), then one INSERT that reads the staging table once and decides
+ * replay (the nonce went to another click) and duplicate (an earlier click
+ * with the same fingerprint within 60 s: the previous one in the batch by
+ * a window, else one already stored, by index). */
+static const char *nonces_sql =
 	"INSERT INTO link_nonces (tenant_id, nonce, link_id, click_id, created_at) "
 	"SELECT DISTINCT ON (tenant_id, link_id, nonce) tenant_id, nonce, link_id, click_id, created_at "
 	"FROM click_stage WHERE nonce_ok ORDER BY tenant_id, link_id, nonce, created_at, click_id "
-	"ON CONFLICT DO NOTHING",
-	"UPDATE click_stage s SET billable = false, reason = coalesce(s.reason, 'replay') "
-	"WHERE s.nonce_ok AND NOT EXISTS (SELECT 1 FROM link_nonces n WHERE n.tenant_id = s.tenant_id "
-	"AND n.link_id = s.link_id AND n.nonce = s.nonce AND n.click_id = s.click_id)",
-	/* Duplicate: an earlier click with the same fingerprint within 60 s,
-	 * in this batch (window) or already stored (index). */
-	"WITH w AS (SELECT click_id, created_at, fingerprint, lag(created_at) OVER "
-	"(PARTITION BY fingerprint ORDER BY created_at, click_id) AS prev FROM click_stage), "
-	"d AS (SELECT click_id FROM w WHERE prev >= created_at - interval '60 seconds' "
-	"UNION ALL SELECT w.click_id FROM w WHERE (w.prev IS NULL OR w.prev < w.created_at - interval '60 seconds') "
-	"AND EXISTS (SELECT 1 FROM clicks c WHERE c.fingerprint = w.fingerprint "
-	"AND c.created_at >= w.created_at - interval '60 seconds' AND c.created_at <= w.created_at "
-	"AND (c.created_at, c.click_id) < (w.created_at, w.click_id))) "
-	"UPDATE click_stage s SET is_unique = false, billable = false, "
-	"reason = coalesce(s.reason, 'duplicate') FROM d WHERE d.click_id = s.click_id",
-	NULL,
-};
+	"ON CONFLICT DO NOTHING";
 
 static PGresult *insert_clicks(struct app *app, struct arena *a)
 {
@@ -393,9 +397,38 @@ static PGresult *insert_clicks(struct app *app, struct arena *a)
 		"fingerprint, signed, nonce, billable, reason, bot_score, is_unique, route_dest, destination) "
 		"SELECT click_id, created_at, tenant_id, link_id, offer_id, affiliate_id, ip, user_agent, "
 		"referer, sub1, sub2, sub3, sub4, sub5, params, country, asn, device, os, browser, "
-		"fingerprint, signed, nonce, billable, reason, bot_score, is_unique, route_dest, destination "
-		"FROM click_stage ON CONFLICT DO NOTHING RETURNING %s", event_columns);
+		"fingerprint, signed, nonce, billable AND NOT replay AND NOT dup, "
+		"coalesce(reason, CASE WHEN replay THEN 'replay' WHEN dup THEN 'duplicate' END), "
+		"bot_score, NOT dup, route_dest, destination FROM ("
+		"  SELECT d.*, CASE WHEN prev >= created_at - interval '60 seconds' THEN true "
+		"  ELSE EXISTS (SELECT 1 FROM clicks c WHERE c.fingerprint = d.fingerprint "
+		"    AND c.created_at BETWEEN d.created_at - interval '60 seconds' AND d.created_at "
+		"    AND c.click_id <> d.click_id) END AS dup "
+		"  FROM (SELECT s.*, (s.nonce_ok AND n.click_id IS DISTINCT FROM s.click_id) AS replay, "
+		"    lag(s.created_at) OVER (PARTITION BY s.fingerprint ORDER BY s.created_at, s.click_id) AS prev "
+		"    FROM click_stage s LEFT JOIN link_nonces n ON s.nonce_ok AND n.tenant_id = s.tenant_id "
+		"    AND n.link_id = s.link_id AND n.nonce = s.nonce) d"
+		") x ON CONFLICT DO NOTHING RETURNING %s", event_columns);
 	return db_exec(app->db, a, sql, 0, NULL);
+}
+
+/* Partitions for the days a batch holds; each day checked once per run. */
+static int ensure_days(struct app *app, struct arena *a, struct pass *ps)
+{
+	static char done[64][11];
+	static int ndone;
+	for (int i = 0; i < ps->ndays; i++) {
+		bool known = false;
+		for (int k = 0; k < ndone && !known; k++)
+			known = !strcmp(done[k], ps->days[i]);
+		if (known)
+			continue;
+		if (!db_execp(app->db, a, "SELECT afftok_ensure_partition_day('clicks', $1::date)", ps->days[i]))
+			return -1;
+		if (ndone < 64)
+			strcpy(done[ndone++], ps->days[i]);
+	}
+	return 0;
 }
 
 static int save_progress(struct app *app, struct arena *a, const struct segment *s)
@@ -535,10 +568,15 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		bool ok = true;
 		if (ps.nrecords > 0) {
 			char *sql = arena_sprintf(a, "COPY click_stage (%s) FROM STDIN", stage_columns);
+			int64_t t = mono_ms();
 			ok = copy_in(db_conn(app->db), sql, ps.copy.p, ps.copy.len) == 0;
-			for (int i = 0; ok && decide_sql[i]; i++)
-				ok = exec_ok(app, a, decide_sql[i]);
+			log_debug("ingest: COPY %ld records: %lld ms", ps.nrecords, (long long)(mono_ms() - t));
+			t = mono_ms();
+			ok = ok && ensure_days(app, a, &ps) == 0 && exec_ok(app, a, nonces_sql);
+			log_debug("ingest: nonces: %lld ms", (long long)(mono_ms() - t));
+			t = mono_ms();
 			ok = ok && (fresh = insert_clicks(app, a)) != NULL;
+			log_debug("ingest: insert: %lld ms", (long long)(mono_ms() - t));
 		}
 		for (size_t i = 0; ok && i < ps.nseg; i++)
 			if (ps.seg[i].data && ps.seg[i].new_committed > ps.seg[i].committed)

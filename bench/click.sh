@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bench/click.sh: the click benchmark of bench/README.
+#
+#   scripts/local up        (or AFFTOK_RUN_DIR=... AFFTOK_BUILD_DIR=... of a running stack)
+#   bench/click.sh          2 rounds x (baseline, AffTok), BENCH_DURATION (10) s each
+#
+# Same nginx, same socket, same pool size (spawn-fcgi + multiwatch, 2 x
+# cores processes), same wrk load (-t2 -c64, one signed-link URL):
+#   baseline  bench/baseline-fcgi.c, a FastCGI program that only answers the
+#             302 (same headers as AffTok's), built here;
+#   afftok    the real pool: token verified (HMAC), cache warm, click id,
+#             macros, the journal record written with fsync every 100 ms.
+# Then: worker RSS, and `afftokctl ingest --once` over the journal the
+# AffTok rounds left (COPY, replay/duplicate rules, insert, Redis stream).
+# nginx's click rate limit is lifted for the run and put back afterwards.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+export AFFTOK_RUN_DIR=${AFFTOK_RUN_DIR:-$top/run}
+. "$AFFTOK_RUN_DIR/stack.env"
+export AFFTOK_PORT=${AFFTOK_URL##*:}
+. "$top/scripts/lib.sh"
+DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-2}
+W=$RUN/bench-click
+mkdir -p "$W"
+ctl() { "$BUILD/afftokctl" -c "$CONF" "$@"; }
+psql_() { psql -X -q -tA -v ON_ERROR_STOP=1 "$PGURI" -c "$1"; }
+
+cc -O2 -o "$W/baseline-fcgi" "$top/bench/baseline-fcgi.c" -lfcgi
+
+T=$AFFTOK_TENANT_ID
+ADV=$(psql_ "INSERT INTO advertisers (tenant_id, name) VALUES ($T, 'bench adv') RETURNING id" | head -n 1)
+AFF=$(psql_ "INSERT INTO affiliates (tenant_id, name) VALUES ($T, 'bench aff') RETURNING id" | head -n 1)
+OFF=$(psql_ "INSERT INTO offers (tenant_id, advertiser_id, name, url) VALUES ($T, $ADV, 'bench offer',
+  'https://adv.example/lp?click_id={click_id}&sub1={sub1}&o={offer_id}') RETURNING id" | head -n 1)
+CODE=bench$(date +%s)
+psql_ "INSERT INTO links (tenant_id, offer_id, affiliate_id, code) VALUES ($T, $OFF, $AFF, '$CODE')" >/dev/null
+TOKEN=$(ctl sign "$CODE" --ttl 86400)
+URL="$AFFTOK_URL/c/$TOKEN?sub1=bench"
+
+AFFTOK_CLICK_RATE=100000000r/s nginx_up
+trap 'nginx_up; pool_afftok' EXIT
+
+pool_stop() {
+	kill_pidfile "$RUN/fcgi.pid"
+	for _ in $(seq 50); do
+		pgrep -f "^($BUILD/afftok-fcgi -c $CONF|$W/baseline-fcgi)" >/dev/null || break
+		sleep 0.1
+	done
+	rm -f "$RUN/fcgi.sock"
+}
+pool_afftok() { pool_stop; fcgi_up; wait_http; }
+pool_baseline() {
+	pool_stop
+	spawn-fcgi -s "$RUN/fcgi.sock" -M 0666 -P "$RUN/fcgi.pid" -- \
+		/usr/bin/multiwatch -f "$WORKERS" -- "$W/baseline-fcgi" >/dev/null
+	sleep 0.5
+}
+# CPU time (user + system, clock ticks) of the processes matching $1.
+ticks() { local p t=0; for p in $(pgrep -f "$1"); do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
+# run NAME PATTERN: one wrk run; prints req/s, p99 and the pool's CPU time
+# per request (the part of the cost that is the program's own, and the
+# figure least disturbed by other load on a shared machine).
+run() {
+	local c0 c1 n
+	c0=$(ticks "$2")
+	wrk -t2 -c64 -d"${DURATION}s" --latency -H "Accept-Language: en" \
+		-H "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" \
+		"$URL" >"$W/$1.txt" 2>&1
+	c1=$(ticks "$2")
+	n=$(awk '/requests in/ {print $1}' "$W/$1.txt")
+	local rps p99 non
+	rps=$(awk '/^Requests\/sec/ {print $2}' "$W/$1.txt")
+	p99=$(awk '$1 == "99%" {print $2}' "$W/$1.txt")
+	non=$(awk '/Non-2xx or 3xx/ {print $NF}' "$W/$1.txt")
+	printf '%-12s %10s req/s   p99 %-8s  pool CPU %4s us/request %s\n' "$1" "$rps" "$p99" \
+		"$(( (c1 - c0) * 1000000 / $(getconf CLK_TCK) / (n > 0 ? n : 1) ))" "${non:+non-3xx: $non}"
+}
+
+ctl ingest --once >/dev/null 2>&1 || true # start from an empty journal
+for r in $(seq "$ROUNDS"); do
+	pool_baseline
+	curl -s -o /dev/null "$URL"
+	run "baseline-$r" "^$W/baseline-fcgi"
+	pool_afftok
+	for _ in $(seq 40); do curl -s -o /dev/null "$URL"; done # every worker's cache warm
+	run "afftok-$r" "^$BUILD/afftok-fcgi -c $CONF"
+	rss=$(ps -o rss= -p "$(pgrep -d, -f "^$BUILD/afftok-fcgi -c $CONF")" | sort -n | tail -n 1)
+	echo "afftok-$r worker RSS (largest): $((rss / 1024)) MB"
+done
+n=$(ls "$RUN"/journal | grep -cE '\.(jnl|rdy)$' || true)
+bytes=$(cat "$RUN"/journal/*.jnl "$RUN"/journal/*.rdy 2>/dev/null | wc -c || true)
+echo "journal: $n segments, $((bytes / 1048576)) MB"
+# Ingest: wall time, and CPU time of everything it uses (afftokctl, this
+# stack's PostgreSQL processes, Redis), which says what an idle machine
+# would do better than the wall time on a shared one.
+pm=$(head -n 1 "$PGDATA/postmaster.pid")
+cpu_of() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+side() { cpu_of "$pm" $(pgrep -P "$pm") "$(cat "$RUN/redis.pid")"; }
+s0=$(side)
+TIMEFORMAT='%3U %3S'
+{ time ctl -v ingest --once >"$W/ingest.log" 2>&1; } 2>"$W/ingest.time"
+s1=$(side)
+line=$(grep -o 'ingested [0-9]* clicks in [0-9]* ms' "$W/ingest.log" || true)
+rows=$(awk '{print $2}' <<<"$line"); ms=$(awk '{print $5}' <<<"$line")
+read -r cu cs <"$W/ingest.time"
+cpu=$(awk -v u="$cu" -v s="$cs" -v t=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", u + s + t / hz}')
+echo "ingest: ${rows:-0} clicks in ${ms:-0} ms wall = $(( ${rows:-0} * 1000 / (${ms:-1} > 0 ? ${ms:-1} : 1) ))/s;" \
+	"CPU (afftokctl + PostgreSQL + Redis) $cpu s = $(awk -v r="${rows:-0}" -v c="$cpu" 'BEGIN {printf "%d", c > 0 ? r / c : 0}') clicks per CPU-second"
