@@ -601,15 +601,21 @@ int resource_audit(struct req *q, const char *action, const char *resource, long
 	           : -1;
 }
 
-/* Audits the change to the row in pr (row 0). */
-static int audit_row(struct req *q, const struct resource *res, const char *action, const PGresult *pr,
-                     const struct rvals *v)
+/* The result column of the id field (every select list follows the fields). */
+static int id_column(const struct resource *res)
 {
 	int col = 0;
 	for (const struct field *f = res->fields; f->name; f++, col++)
 		if (!strcmp(f->name, "id"))
-			break;
-	const char *id = db_val(pr, 0, col);
+			return col;
+	return 0;
+}
+
+/* Audits the change to the row in pr (row 0). */
+static int audit_row(struct req *q, const struct resource *res, const char *action, const PGresult *pr,
+                     const struct rvals *v)
+{
+	const char *id = db_val(pr, 0, id_column(res));
 	/* A tenant row belongs to itself. */
 	long long tenant = !strcmp(tenant_col(res), "id") && id ? atoll(id) : 0;
 	return id ? resource_audit(q, action, res->table, tenant, id, v) : -1;
@@ -680,7 +686,8 @@ static int do_list(struct req *q, struct resp *r, const struct resource *res)
 		json_object_array_add(data, resource_row_json(q, res, pr, i));
 	json_object_object_add(out, "data", data);
 	json_object_object_add(out, "next_cursor",
-	                       n > limit ? json_object_new_string(db_val(pr, (int)limit - 1, 0)) : NULL);
+	                       n > limit ? json_object_new_string(db_val(pr, (int)limit - 1, id_column(res)))
+	                                 : NULL);
 	resp_json(q, r, 200, out);
 	return 0;
 }
