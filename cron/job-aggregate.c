@@ -61,21 +61,33 @@ static const char *sql_ins_conv =
 	"coalesce(sum(v.payout) FILTER (WHERE v.status = 'approved'), 0) "
 	"FROM conversions v LEFT JOIN clicks c ON c.click_id = v.click_id AND c.created_at = v.click_created_at "
 	"WHERE v.created_at >= $1 AND v.created_at < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9";
+/* The cubes, each from the finer one: offer x affiliate per bucket from
+ * the base rollups, then offer per bucket, then the same two per hour. */
+static const char *sql_del_oa_q = "DELETE FROM stats_oa_q WHERE bucket >= $1 AND bucket < $2";
+static const char *sql_ins_oa_q =
+	"INSERT INTO stats_oa_q (tenant_id, bucket, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks, "
+	"conversions, approved, pending, rejected, revenue, payout) "
+	"SELECT tenant_id, bucket, offer_id, affiliate_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks), "
+	"sum(conversions), sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) FROM ("
+	" SELECT tenant_id, bucket, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks, 0 AS conversions, "
+	" 0 AS approved, 0 AS pending, 0 AS rejected, 0 AS revenue, 0 AS payout "
+	" FROM stats_clicks_q WHERE bucket >= $1 AND bucket < $2 UNION ALL "
+	" SELECT tenant_id, bucket, offer_id, affiliate_id, 0, 0, 0, conversions, approved, pending, rejected, "
+	" revenue, payout FROM stats_conv_q WHERE bucket >= $1 AND bucket < $2) s GROUP BY 1, 2, 3, 4";
+static const char *sql_del_o_q = "DELETE FROM stats_o_q WHERE bucket >= $1 AND bucket < $2";
+static const char *sql_ins_o_q =
+	"INSERT INTO stats_o_q (tenant_id, bucket, offer_id, clicks, unique_clicks, invalid_clicks, conversions, "
+	"approved, pending, rejected, revenue, payout) "
+	"SELECT tenant_id, bucket, offer_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks), sum(conversions), "
+	"sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) "
+	"FROM stats_oa_q WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 2, 3";
 static const char *sql_del_oa = "DELETE FROM stats_oa_h WHERE hour = $1";
-static const char *sql_ins_oa_clicks_only =
-	"INSERT INTO stats_oa_h (tenant_id, hour, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks) "
-	"SELECT tenant_id, $1::timestamptz, offer_id, affiliate_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks) "
-	"FROM stats_clicks_q WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 3, 4";
 static const char *sql_ins_oa =
 	"INSERT INTO stats_oa_h (tenant_id, hour, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks, "
 	"conversions, approved, pending, rejected, revenue, payout) "
 	"SELECT tenant_id, $1::timestamptz, offer_id, affiliate_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks), "
-	"sum(conversions), sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) FROM ("
-	" SELECT tenant_id, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks, 0 AS conversions, "
-	" 0 AS approved, 0 AS pending, 0 AS rejected, 0 AS revenue, 0 AS payout "
-	" FROM stats_clicks_q WHERE bucket >= $1 AND bucket < $2 UNION ALL "
-	" SELECT tenant_id, offer_id, affiliate_id, 0, 0, 0, conversions, approved, pending, rejected, revenue, payout "
-	" FROM stats_conv_q WHERE bucket >= $1 AND bucket < $2) s GROUP BY 1, 3, 4";
+	"sum(conversions), sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) "
+	"FROM stats_oa_q WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 3, 4";
 static const char *sql_del_o = "DELETE FROM stats_o_h WHERE hour = $1";
 static const char *sql_ins_o =
 	"INSERT INTO stats_o_h (tenant_id, hour, offer_id, clicks, unique_clicks, invalid_clicks, conversions, "
@@ -112,8 +124,9 @@ static int aggregate_hour(struct agg *g, const char *from, const char *to, bool 
 		     run(g, sql_del_invalid, from, to) && run(g, sql_ins_invalid, from, to);
 	if (ok && conv && g->have_conv)
 		ok = run(g, sql_del_conv, from, to) && run(g, sql_ins_conv, from, to);
-	ok = ok && run(g, sql_del_oa, from, NULL) &&
-	     run(g, g->have_conv ? sql_ins_oa : sql_ins_oa_clicks_only, from, to) &&
+	ok = ok && run(g, sql_del_oa_q, from, to) && run(g, sql_ins_oa_q, from, to) &&
+	     run(g, sql_del_o_q, from, to) && run(g, sql_ins_o_q, from, to) &&
+	     run(g, sql_del_oa, from, NULL) && run(g, sql_ins_oa, from, to) &&
 	     run(g, sql_del_o, from, NULL) && run(g, sql_ins_o, from, NULL);
 	if (!ok) {
 		log_err("hour %s: %s", from, db_error(db));
@@ -224,7 +237,8 @@ int job_aggregate(struct app *app, struct arena *a, int argc, char **argv)
 	struct agg g = {.app = app, .a = a};
 	int64_t t0 = mono_ms();
 	/* An hour of heavy traffic takes longer than a request's timeout. */
-	if (db_exec(app->db, a, "SET statement_timeout = 0", 0, NULL) == NULL)
+	if (db_exec(app->db, a, "SET statement_timeout = 0", 0, NULL) == NULL ||
+	    db_exec(app->db, a, "SET work_mem = '64MB'", 0, NULL) == NULL) /* hash aggregates in memory */
 		return EX_TEMPFAIL;
 	PGresult *res = db_exec(app->db, a,
 		"SELECT to_regclass('conversions') IS NOT NULL AND to_regclass('stats_conv_q') IS NOT NULL, "

@@ -20,8 +20,10 @@ static struct json_object *check_db(struct db *db, struct arena *a, bool *up)
 	struct json_object *o = json_object_new_object();
 	int64_t t0 = mono_ms();
 	PGresult *res = db_exec(db, a,
-		"SELECT CASE WHEN pg_is_in_recovery() THEN "
-		"COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END", 0, NULL);
+		/* A replica that has replayed all it received is not behind, however
+		 * long ago the primary last wrote (the same rule as src/stats.c). */
+		"SELECT CASE WHEN pg_is_in_recovery() THEN CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+		"THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END END", 0, NULL);
 	*up = res != NULL;
 	json_object_object_add(o, "up", json_object_new_boolean(*up));
 	if (*up) {

@@ -50,9 +50,17 @@ struct stats_groups {
 	unsigned mask;
 };
 
-/* The rollup a report reads: hourly cubes where they suffice, else the
- * 15-minute base rollups (exact in every time zone). */
-enum stats_source { SRC_OFFER_HOURLY, SRC_OFFER_AFFILIATE_HOURLY, SRC_BASE };
+/* The rollup a report reads: the hourly offer (x affiliate) cubes in zones
+ * whose hours start on UTC hours, the 15-minute ones in the others, and the
+ * 15-minute base rollups when grouping or filtering by country, device or
+ * sub1 (all exact in every time zone). */
+enum stats_source {
+	SRC_OFFER_HOURLY,
+	SRC_OFFER_AFFILIATE_HOURLY,
+	SRC_OFFER_QUARTER,
+	SRC_OFFER_AFFILIATE_QUARTER,
+	SRC_BASE,
+};
 
 /* "day,offer": names from the list above, order kept, no duplicates.
  * Empty or NULL means "day". Returns 0, or -1 for anything else. */

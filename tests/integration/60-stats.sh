@@ -15,6 +15,7 @@ D=$(date -u -d yesterday +%F)
 P=$(date -u -d "$D -1 day" +%F)
 TODAY=$(date -u +%F)
 sqlv() { sql "$1" | head -n 1; }
+T0=$(sqlv "SELECT now()") # before anything this test writes
 
 # Authentic click ids for chosen times (the layout of src/clickid.h).
 mint() {
@@ -267,7 +268,7 @@ eq "Kolkata day after the raw partition is gone" "7 5 2 2 1 1 0 10.00 7.50 2.50 
 # next run finishes. Simulated by deleting the rollups of one hour and
 # moving the watermark back, as if the run died before its end.
 sql "DELETE FROM stats_clicks_q WHERE tenant_id = $TA AND bucket >= '$D 10:00:00+00' AND bucket < '$D 11:00:00+00';
-     UPDATE stats_watermark SET ts = '$P 00:00:00+00'" >/dev/null
+     UPDATE stats_watermark SET ts = '$T0'" >/dev/null
 ctl aggregate >/dev/null 2>&1
 stats "$KA" "from=$D&to=$D&group_by=day"
 eq "after an interrupted run and a rerun" "7 5 2 4 2 1 1 30.00 22.50 7.50 40.00 4.5000" "$(metrics 'd["rows"][0]')"

@@ -85,8 +85,8 @@ static void test_offsets(void)
 	CU_ASSERT_STRING_EQUAL(o, "+14:00");
 }
 
-/* The hourly cubes only when they are exact: whole-hour zone and no
- * dimension they lack. */
+/* The cubes only when they are exact: no dimension they lack, hourly ones
+ * only in whole-hour zones. */
 static void test_pick_source(void)
 {
 	CU_ASSERT_EQUAL(stats_pick_source(SD_DAY, true), SRC_OFFER_HOURLY);
@@ -97,8 +97,11 @@ static void test_pick_source(void)
 	CU_ASSERT_EQUAL(stats_pick_source(SD_DAY | SD_COUNTRY, true), SRC_BASE);
 	CU_ASSERT_EQUAL(stats_pick_source(SD_DEVICE, true), SRC_BASE);
 	CU_ASSERT_EQUAL(stats_pick_source(SD_SUB1 | SD_OFFER, true), SRC_BASE);
-	CU_ASSERT_EQUAL(stats_pick_source(SD_DAY, false), SRC_BASE); /* +05:30 */
-	CU_ASSERT_EQUAL(stats_pick_source(SD_DAY | SD_OFFER | SD_AFFILIATE, false), SRC_BASE);
+	/* +05:30: the 15-minute cubes */
+	CU_ASSERT_EQUAL(stats_pick_source(SD_DAY, false), SRC_OFFER_QUARTER);
+	CU_ASSERT_EQUAL(stats_pick_source(SD_HOUR | SD_OFFER, false), SRC_OFFER_QUARTER);
+	CU_ASSERT_EQUAL(stats_pick_source(SD_DAY | SD_OFFER | SD_AFFILIATE, false), SRC_OFFER_AFFILIATE_QUARTER);
+	CU_ASSERT_EQUAL(stats_pick_source(SD_DAY | SD_SUB1, false), SRC_BASE);
 }
 
 static void test_money(void)
