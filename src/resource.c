@@ -676,7 +676,8 @@ static int do_list(struct req *q, struct resp *r, const struct resource *res)
 	}
 	if (cursor)
 		buf_printf(&s.b, " AND id > $%d", param(&s, cursor));
-	buf_printf(&s.b, " ORDER BY id LIMIT %lld", limit + 1);
+	/* qualified: the select list has a text column named id too */
+	buf_printf(&s.b, " ORDER BY %s.id LIMIT %lld", res->table, limit + 1);
 	PGresult *pr = run(q, &s);
 	if (pr == NULL)
 		return resource_db_error(q, r);
