@@ -29,6 +29,8 @@ int app_init(struct app *app, const char *config_path, const char *appname, char
 		.password = c->redis_password,
 		.connect_timeout_ms = (int)c->redis_connect_timeout_ms,
 		.command_timeout_ms = (int)c->redis_command_timeout_ms,
+		.sentinels = c->redis_sentinels,
+		.sentinel_master = c->redis_sentinel_master,
 	};
 	app->kv = kv_new(&ko);
 	if (app->db == NULL || app->kv == NULL || (c->db_replica_conninfo[0] && app->replica == NULL)) {

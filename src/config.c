@@ -31,6 +31,8 @@ const struct config_key config_keys[] = {
 	S("redis", "password", redis_password, "", "Redis AUTH password"),
 	I("redis", "connect_timeout_ms", redis_connect_timeout_ms, 500, 10, 60000, "connect timeout"),
 	I("redis", "command_timeout_ms", redis_command_timeout_ms, 500, 10, 60000, "command timeout"),
+	S("redis", "sentinels", redis_sentinels, "", "host:port,... of Redis Sentinels; set = ask them for the master"),
+	S("redis", "sentinel_master", redis_sentinel_master, "afftok", "master name the Sentinels monitor"),
 	S("security", "secret_key_file", secret_key_file, SYSCONFDIR "/afftok/secret.key", "32-byte master key (hex) that encrypts stored secrets"),
 	S("journal", "dir", journal_dir, LOCALSTATEDIR "/lib/afftok/journal", "click journal directory"),
 	S("journal", "fsync", journal_fsync, "interval", "interval, always or off"),

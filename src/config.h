@@ -36,6 +36,8 @@ struct config {
 	char *redis_password;
 	long redis_connect_timeout_ms;
 	long redis_command_timeout_ms;
+	char *redis_sentinels;
+	char *redis_sentinel_master;
 	/* [security] */
 	char *secret_key_file;
 	/* [journal] */

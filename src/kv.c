@@ -1,4 +1,6 @@
-/* hiredis wrapper. */
+/* hiredis wrapper: one connection per process, reconnect behind a one-second
+ * circuit breaker, and with Sentinels the master's address looked up on
+ * every (re)connect. */
 #include "kv.h"
 
 #include <stdarg.h>
@@ -14,6 +16,8 @@
 struct kv {
 	redisContext *c;
 	char *host, *socket, *password;
+	char *sentinels, *master_name;
+	char master[300]; /* "host:port" last reported by the Sentinels */
 	int port;
 	int connect_timeout_ms, command_timeout_ms;
 	struct timespec retry_after;
@@ -33,7 +37,9 @@ struct kv *kv_new(const struct kv_opts *o)
 	kv->host = dup_or_empty(o->host);
 	kv->socket = dup_or_empty(o->socket);
 	kv->password = dup_or_empty(o->password);
-	if (!kv->host || !kv->socket || !kv->password) {
+	kv->sentinels = dup_or_empty(o->sentinels);
+	kv->master_name = dup_or_empty(o->sentinel_master);
+	if (!kv->host || !kv->socket || !kv->password || !kv->sentinels || !kv->master_name) {
 		kv_free(kv);
 		return NULL;
 	}
@@ -52,6 +58,8 @@ void kv_free(struct kv *kv)
 	free(kv->host);
 	free(kv->socket);
 	free(kv->password);
+	free(kv->sentinels);
+	free(kv->master_name);
 	free(kv);
 }
 
@@ -72,6 +80,69 @@ static void drop(struct kv *kv, const char *why)
 	kv->retry_after.tv_sec += 1;
 }
 
+/* Asks the Sentinels in turn where the master named master_name is; 0 with
+ * host and port set on the first answer, -1 when none knows. */
+static int sentinel_lookup(struct kv *kv, char *host, size_t hostlen, int *port)
+{
+	char list[1024];
+	snprintf(list, sizeof list, "%s", kv->sentinels);
+	char *save = NULL;
+	for (char *item = strtok_r(list, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+		const char *shost = item;
+		long sport = 26379;
+		char *colon = strrchr(item, ':');
+		if (colon && (item[0] != '[' || colon[-1] == ']')) {
+			*colon = '\0';
+			sport = strtol(colon + 1, NULL, 10);
+		}
+		if (shost[0] == '[') { /* [v6 address]:port */
+			shost++;
+			char *end = strchr(shost, ']');
+			if (end)
+				*end = '\0';
+		}
+		if (sport < 1 || sport > 65535)
+			continue;
+		redisContext *s = redisConnectWithTimeout(shost, (int)sport, ms_tv(kv->connect_timeout_ms));
+		if (s == NULL || s->err) {
+			log_warn("redis: sentinel %s:%ld: %s", shost, sport, s ? s->errstr : "out of memory");
+			if (s)
+				redisFree(s);
+			continue;
+		}
+		redisSetTimeout(s, ms_tv(kv->command_timeout_ms));
+		redisReply *r = redisCommand(s, "SENTINEL get-master-addr-by-name %s", kv->master_name);
+		bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+			  r->element[0]->type == REDIS_REPLY_STRING &&
+			  r->element[1]->type == REDIS_REPLY_STRING;
+		if (ok) {
+			snprintf(host, hostlen, "%s", r->element[0]->str);
+			*port = atoi(r->element[1]->str);
+		} else {
+			log_warn("redis: sentinel %s:%ld does not know master '%s'", shost, sport,
+				 kv->master_name);
+		}
+		if (r)
+			freeReplyObject(r);
+		redisFree(s);
+		if (ok)
+			return 0;
+	}
+	return -1;
+}
+
+/* A Sentinel's answer can be stale for a moment after a failover, and a
+ * demoted master still accepts connections: only a master will do. */
+static bool is_master(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "ROLE");
+	bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+		  r->element[0]->type == REDIS_REPLY_STRING && !strcmp(r->element[0]->str, "master");
+	if (r)
+		freeReplyObject(r);
+	return ok;
+}
+
 bool kv_ready(struct kv *kv)
 {
 	if (kv->c)
@@ -82,8 +153,24 @@ bool kv_ready(struct kv *kv)
 	    (now.tv_sec == kv->retry_after.tv_sec && now.tv_nsec < kv->retry_after.tv_nsec))
 		return false;
 	struct timeval ct = ms_tv(kv->connect_timeout_ms);
-	redisContext *c = kv->socket[0] ? redisConnectUnixWithTimeout(kv->socket, ct)
-					: redisConnectWithTimeout(kv->host, kv->port, ct);
+	char mhost[256];
+	int mport = 0;
+	if (kv->sentinels[0]) {
+		if (sentinel_lookup(kv, mhost, sizeof mhost, &mport) != 0) {
+			drop(kv, "no Sentinel knows the master");
+			log_warn("redis: %s", kv->error);
+			return false;
+		}
+		char where[sizeof kv->master];
+		snprintf(where, sizeof where, "%s:%d", mhost, mport);
+		if (strcmp(where, kv->master) != 0) {
+			log_info("redis: master '%s' is at %s", kv->master_name, where);
+			snprintf(kv->master, sizeof kv->master, "%s", where);
+		}
+	}
+	redisContext *c = kv->sentinels[0] ? redisConnectWithTimeout(mhost, mport, ct)
+		: kv->socket[0]		    ? redisConnectUnixWithTimeout(kv->socket, ct)
+					    : redisConnectWithTimeout(kv->host, kv->port, ct);
 	if (c == NULL || c->err) {
 		char why[160];
 		snprintf(why, sizeof why, "connect: %s", c ? c->errstr : "out of memory");
@@ -106,6 +193,11 @@ bool kv_ready(struct kv *kv)
 			return false;
 		}
 	}
+	if (kv->sentinels[0] && !is_master(c)) {
+		drop(kv, "the address the Sentinels gave is not a master (yet)");
+		log_warn("redis: %s", kv->error);
+		return false;
+	}
 	return true;
 }
 
@@ -122,6 +214,13 @@ static redisReply *finish(struct kv *kv, struct arena *a, redisReply *r)
 		return NULL;
 	if (r->type == REDIS_REPLY_ERROR) {
 		snprintf(kv->error, sizeof kv->error, "%s", r->str);
+		/* A master demoted by a failover refuses writes: ask the
+		 * Sentinels again on the next command, without waiting. */
+		if (kv->sentinels[0] && !strncmp(r->str, "READONLY", 8)) {
+			drop(kv, r->str);
+			kv->retry_after = (struct timespec){0, 0};
+			log_warn("redis: %s", kv->error);
+		}
 		return NULL;
 	}
 	return r;

@@ -1,5 +1,7 @@
 /* Redis connection (hiredis 0.14 API) with timeouts, reconnect and a short
- * circuit breaker so a dead Redis costs at most one timeout per second. */
+ * circuit breaker so a dead Redis costs at most one timeout per second.
+ * With Sentinels configured, every (re)connect asks them where the master
+ * is, so the client follows a failover. */
 #ifndef AFFTOK_KV_H
 #define AFFTOK_KV_H
 
@@ -16,6 +18,8 @@ struct kv_opts {
 	const char *password; /* may be empty */
 	int connect_timeout_ms;
 	int command_timeout_ms;
+	const char *sentinels;       /* "host:port,host:port"; empty = none */
+	const char *sentinel_master; /* name the Sentinels monitor */
 };
 
 struct kv *kv_new(const struct kv_opts *o);

@@ -85,6 +85,7 @@ static void *watcher(void *arg)
 	struct kv_opts ko = {
 		.host = c->redis_host, .port = (int)c->redis_port, .socket = c->redis_socket,
 		.password = c->redis_password, .connect_timeout_ms = 300, .command_timeout_ms = 300,
+		.sentinels = c->redis_sentinels, .sentinel_master = c->redis_sentinel_master,
 	};
 	struct kv *kv = kv_new(&ko);
 	struct arena *a = arena_new(4096);
