@@ -273,6 +273,31 @@ eq "after the lease: delivered" "done|2" "$(dsql "SELECT status, attempts FROM w
 eq "after the lease: same webhook-id" 1 "$(received /ok/k | grep -c "\"id\": \"$kevt\"")"
 admin DELETE "/admin/webhooks/$K"
 
+# ---- one slow endpoint never holds the others ----
+admin POST /admin/webhooks -H 'Content-Type: application/json' --data "{\"url\":\"$RECV/hang/slow\",\"events\":[\"cap.reached\"]}"
+S=$(json 'd["id"]')
+admin POST /admin/webhooks -H 'Content-Type: application/json' --data "{\"url\":\"$RECV/ok/fast\",\"events\":[\"cap.reached\"]}"
+FAST=$(json 'd["id"]')
+for i in $(seq 40); do
+	rcli XADD afftok:events '*' type cap.reached id "evt_fair_$i" tenant_id "$T" data '{}' >/dev/null
+done
+t0=$(date +%s%3N)
+"$BUILD/afftokctl" -c "$CONF" webhooks --once >>"$WH/job.log" 2>&1 &
+job=$!
+for _ in $(seq 100); do [ "$(nreceived /ok/fast)" -ge 40 ] && break; sleep 0.1; done
+took=$(($(date +%s%3N) - t0))
+eq "the fast endpoint got all 40 while the slow one hangs" 40 "$(nreceived /ok/fast)"
+check "... within 5 s ($took ms; the slow one times out after 15 s)" test "$took" -lt 5000
+eq "the slow endpoint has at most per_endpoint (16) in flight" 16 "$(nreceived /hang/slow)"
+for _ in $(seq 100); do
+	[ "$(dsql "SELECT count(*) FROM webhook_deliveries WHERE event_id LIKE 'evt_fair_%' AND endpoint_id <> $S AND status = 'pending'")" = 0 ] && break
+	sleep 0.1
+done
+kill -9 "$job"
+wait "$job" 2>/dev/null
+admin DELETE "/admin/webhooks/$S"
+admin DELETE "/admin/webhooks/$FAST"
+
 # ---- a consumer killed before XACK loses no event ----
 rcli XADD afftok:events '*' type cap.reached id evt_crash_1 tenant_id "$T" created_at "$(date -u +%FT%TZ)" \
 	data '{"offer_id":1,"cap":"daily_conversions"}' >/dev/null
