@@ -28,6 +28,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "hmac.h"
 #include "http.h"
 #include "linkcache.h"
 #include "macro.h"
@@ -96,9 +97,8 @@ static void fingerprint(struct click *c)
 	buf_puts(&b, c->user_agent ? c->user_agent : "");
 	buf_putc(&b, '\0');
 	buf_printf(&b, "%lld", c->link->link_id);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	if (!buf_ok(&b) || EVP_Digest(b.p, b.len, md, &n, EVP_sha256(), NULL) != 1)
+	unsigned char md[32];
+	if (!buf_ok(&b) || !sha256(b.p, b.len, md))
 		memset(md, 0, sizeof md);
 	hex_encode(md, 16, c->fingerprint);
 }

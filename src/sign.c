@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "hmac.h"
 #include "arena.h"
 #include "secret.h"
 #include "util.h"
@@ -83,10 +84,9 @@ void sign_compute(const unsigned char *key, size_t keylen, const char *code, int
 	if (n < 0 || (size_t)n >= sizeof msg)
 		n = 0; /* cannot happen for parsed parts; an empty MAC input never matches a real one */
 	unsigned char md[32];
-	unsigned int mdlen = sizeof md;
-	/* HMAC() allocates and can fail: then a signature no token carries
+	/* HMAC can fail (allocation): then a signature no token carries
 	 * (not hex), rather than whatever md held before. */
-	if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, (size_t)n, md, &mdlen) == NULL) {
+	if (!hmac_sha256(key, keylen, msg, (size_t)n, md)) {
 		memset(out, 'x', SIGN_SIG_LEN);
 		out[SIGN_SIG_LEN] = '\0';
 		return;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int hex_digit(char c)
 {
@@ -71,8 +72,30 @@ int b64_decode(const char *in, unsigned char *out, size_t cap)
 
 void rand_bytes(unsigned char *out, size_t n)
 {
-	if (RAND_bytes(out, (int)n) != 1)
-		abort();
+	/* Under OpenSSL 3 each RAND_bytes call costs about a microsecond
+	 * (locks, DRBG reseed checks); a click needs several small draws, so
+	 * they come from a per-thread pool refilled 4 KB at a time. A forked
+	 * child must never repeat its parent's bytes: the pool is dropped when
+	 * the pid changes. Handed-out bytes are wiped from the pool. */
+	static _Thread_local unsigned char pool[4096];
+	static _Thread_local size_t left;
+	static _Thread_local pid_t owner;
+	if (n > sizeof pool / 8) {
+		if (RAND_bytes(out, (int)n) != 1)
+			abort();
+		return;
+	}
+	pid_t pid = getpid();
+	if (pid != owner || left < n) {
+		if (RAND_bytes(pool, sizeof pool) != 1)
+			abort();
+		left = sizeof pool;
+		owner = pid;
+	}
+	unsigned char *p = pool + sizeof pool - left;
+	memcpy(out, p, n);
+	OPENSSL_cleanse(p, n);
+	left -= n;
 }
 
 bool ct_equal(const void *a, const void *b, size_t n)
