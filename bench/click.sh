@@ -95,15 +95,23 @@ echo "journal: $n segments, $((bytes / 1048576)) MB"
 # stack's PostgreSQL processes, Redis), which says what an idle machine
 # would do better than the wall time on a shared one.
 pm=$(head -n 1 "$PGDATA/postmaster.pid")
-cpu_of() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
-side() { cpu_of "$pm" $(pgrep -P "$pm") "$(cat "$RUN/redis.pid")"; }
-s0=$(side)
+# Backends exit with the job, so their CPU time is sampled while it runs
+# (the last sample of each process counts).
+sample() { local p; for p in "$pm" $(pgrep -P "$pm") "$(cat "$RUN/redis.pid")"; do
+	awk -v p="$p" '{print p, $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done; }
+sample >"$W/cpu0"
 TIMEFORMAT='%3U %3S'
-{ time ctl -v ingest --once >"$W/ingest.log" 2>&1; } 2>"$W/ingest.time"
-s1=$(side)
+{ time ctl -v ingest --once >"$W/ingest.log" 2>&1; } 2>"$W/ingest.time" &
+job=$!
+: >"$W/cpu1"
+while kill -0 "$job" 2>/dev/null; do sample >>"$W/cpu1"; sleep 0.1; done
+wait "$job" || true
+sample >>"$W/cpu1"
+side=$(awk 'NR == FNR {t0[$1] = $2; next} {last[$1] = $2} END {for (p in last) s += last[p] - t0[p]; print s}' "$W/cpu0" "$W/cpu1")
 line=$(grep -o 'ingested [0-9]* clicks in [0-9]* ms' "$W/ingest.log" || true)
 rows=$(awk '{print $2}' <<<"$line"); ms=$(awk '{print $5}' <<<"$line")
 read -r cu cs <"$W/ingest.time"
-cpu=$(awk -v u="$cu" -v s="$cs" -v t=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", u + s + t / hz}')
+cpu=$(awk -v u="$cu" -v s="$cs" -v t="$side" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", u + s + t / hz}')
 echo "ingest: ${rows:-0} clicks in ${ms:-0} ms wall = $(( ${rows:-0} * 1000 / (${ms:-1} > 0 ? ${ms:-1} : 1) ))/s;" \
-	"CPU (afftokctl + PostgreSQL + Redis) $cpu s = $(awk -v r="${rows:-0}" -v c="$cpu" 'BEGIN {printf "%d", c > 0 ? r / c : 0}') clicks per CPU-second"
+	"CPU (afftokctl $cu + $cs s, PostgreSQL and Redis $(awk -v t="$side" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}') s) = $cpu s:" \
+	"$(awk -v r="${rows:-0}" -v c="$cpu" 'BEGIN {printf "%d", (c > 0 ? r / c : 0)}') clicks per CPU-second"
