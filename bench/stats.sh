@@ -71,7 +71,7 @@ SELECT 'b$T-$d-' || g, '$day 00:00:00+00'::timestamptz + (g::float8 * 86400 / $p
        (ARRAY['desktop','mobile','tablet'])[1 + (g * 17) % 3],
        's' || ((g * 7) % 20)
 FROM generate_series(0, $per_day - 1) g
-JOIN bench_links l ON l.n = (g * 7919) % 5000;
+JOIN bench_links l ON l.n = (g::bigint * 7919) % 5000;
 INSERT INTO conversions (tenant_id, offer_id, affiliate_id, advertiser_id, link_id, click_id, click_created_at,
                          transaction_id, status, currency, payout_currency, payout, revenue, source, created_at)
 SELECT c.tenant_id, c.offer_id, c.affiliate_id, o.advertiser_id, c.link_id, c.click_id, c.created_at, c.click_id,
@@ -131,7 +131,7 @@ SELECT 'h$T-' || g, '$hour'::timestamptz + (g::float8 * 3600 / $HOUR_CLICKS) * i
        CASE WHEN g % 20 = 0 THEN 'bot' END,
        (ARRAY['US','DE','FR','GB','IN','BR','JP','CA','AU','ES'])[1 + (g * 31) % 10],
        (ARRAY['desktop','mobile','tablet'])[1 + (g * 17) % 3], 's' || ((g * 7) % 20)
-FROM generate_series(0, $HOUR_CLICKS - 1) g JOIN bench_links l ON l.n = (g * 7919) % 5000;
+FROM generate_series(0, $HOUR_CLICKS - 1) g JOIN bench_links l ON l.n = (g::bigint * 7919) % 5000;
 EOF
 ins_ms=$(( $(now_ms) - t0 ))
 t0=$(now_ms)

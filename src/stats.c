@@ -295,6 +295,8 @@ struct filters {
 	const char *offer, *affiliate, *advertiser_scope, *affiliate_scope; /* "$n" or NULL */
 };
 
+static void where_clause(struct buf *b, const struct filters *f, const char *tcol);
+
 static void branch(struct sqlb *s, const struct stats_query *q, const struct filters *f,
 		   const char *table, const char *tcol, const char *metrics)
 {
@@ -305,8 +307,15 @@ static void branch(struct sqlb *s, const struct stats_query *q, const struct fil
 		if (d != SD_DAY && d != SD_HOUR)
 			buf_printf(b, ", %s", stats_dim_key(d));
 	}
-	buf_printf(b, ", %s FROM %s WHERE tenant_id = $1 AND %s >= ($2::date::timestamp AT TIME ZONE $4) "
-		   "AND %s < (($3::date + 1)::timestamp AT TIME ZONE $4)", metrics, table, tcol, tcol);
+	buf_printf(b, ", %s FROM %s WHERE ", metrics, table);
+	where_clause(b, f, tcol);
+}
+
+/* Tenant, range (local dates of zone $4 as UTC instants) and filters. */
+static void where_clause(struct buf *b, const struct filters *f, const char *tcol)
+{
+	buf_printf(b, "tenant_id = $1 AND %s >= ($2::date::timestamp AT TIME ZONE $4) "
+		   "AND %s < (($3::date + 1)::timestamp AT TIME ZONE $4)", tcol, tcol);
 	if (f->offer)
 		buf_printf(b, " AND offer_id = %s", f->offer);
 	if (f->affiliate)
@@ -321,7 +330,7 @@ static void branch(struct sqlb *s, const struct stats_query *q, const struct fil
 #define METRICS_ALL "clicks, unique_clicks, invalid_clicks, conversions, approved, pending, rejected, revenue, payout"
 
 static const char *build_sql(struct sqlb *s, const struct stats_query *q, enum stats_source src,
-			     bool whole_hours)
+			     bool whole_hours, struct filters *fo)
 {
 	struct filters f = {0};
 	char num[24];
@@ -413,6 +422,7 @@ static const char *build_sql(struct sqlb *s, const struct stats_query *q, enum s
 	for (int i = 0; i < g->n; i++)
 		buf_printf(b, "%sk%d", i ? ", " : "", i);
 	buf_printf(b, " LIMIT %d", STATS_MAX_ROWS + 1);
+	*fo = f;
 	return buf_ok(b) ? b->p : NULL;
 }
 
@@ -491,7 +501,8 @@ static enum stats_status run_on(struct db *db, struct arena *a, const struct sta
 	param(&s, q->from);
 	param(&s, q->to);
 	param(&s, tz);
-	const char *sql = build_sql(&s, q, out->source, whole_hours);
+	struct filters f;
+	const char *sql = build_sql(&s, q, out->source, whole_hours, &f);
 	if (sql == NULL)
 		goto out;
 	res = db_exec(db, a, sql, s.np, s.pv);
@@ -531,6 +542,29 @@ static enum stats_status run_on(struct db *db, struct arena *a, const struct sta
 		add_totals(&out->totals, r);
 	}
 	out->nrows = (size_t)n;
+
+	/* Invalid clicks by reason, for the totals (same range and scope). */
+	struct buf ib;
+	buf_init(&ib, a);
+	buf_puts(&ib, "SELECT coalesce(reason, 'unknown'), sum(clicks) FROM stats_invalid_q WHERE ");
+	where_clause(&ib, &f, "bucket");
+	buf_puts(&ib, " GROUP BY 1 ORDER BY 1");
+	res = buf_ok(&ib) ? db_exec(db, a, ib.p, s.np, s.pv) : NULL;
+	if (res == NULL) {
+		if (PQstatus(db_conn(db)) != CONNECTION_OK)
+			st = STATS_UNAVAILABLE;
+		goto out;
+	}
+	out->nreasons = (size_t)PQntuples(res);
+	out->reasons = arena_alloc(a, sizeof *out->reasons * (out->nreasons + 1));
+	out->reason_clicks = arena_alloc(a, sizeof *out->reason_clicks * (out->nreasons + 1));
+	if (out->reasons == NULL || out->reason_clicks == NULL)
+		goto out;
+	for (size_t i = 0; i < out->nreasons; i++) {
+		out->reasons[i] = arena_strdup(a, db_val(res, (int)i, 0));
+		if (!parse_i64(db_val(res, (int)i, 1), &out->reason_clicks[i]))
+			goto out;
+	}
 	st = STATS_OK;
 out:
 	/* Read-only: nothing to keep; ROLLBACK also ends a failed transaction. */
@@ -645,7 +679,14 @@ void stats_write_json(struct buf *b, const struct stats_query *q, const struct s
 	}
 	buf_puts(b, "],\"totals\":{");
 	json_metrics(b, &rep->totals);
-	buf_puts(b, "}}\n");
+	buf_puts(b, ",\"invalid_by_reason\":{");
+	for (size_t i = 0; i < rep->nreasons; i++) {
+		if (i)
+			buf_putc(b, ',');
+		buf_json_str(b, rep->reasons[i]);
+		buf_printf(b, ":%lld", (long long)rep->reason_clicks[i]);
+	}
+	buf_puts(b, "}}}\n");
 }
 
 void stats_write_csv(struct buf *b, const struct stats_report *rep)

@@ -117,6 +117,9 @@ struct stats_report {
 	struct stats_row *rows;
 	size_t nrows;
 	struct stats_row totals;
+	const char **reasons; /* invalid clicks by reason over the whole report */
+	int64_t *reason_clicks;
+	size_t nreasons;
 	enum stats_source source;
 	const char *served_by; /* "replica" or "primary" */
 };

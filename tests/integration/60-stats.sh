@@ -115,6 +115,7 @@ eq "UTC day: 200" 200 "$STATUS"
 eq "UTC day: one row for the day" "$D" "$(json 'd["rows"][0]["day"]')"
 eq "UTC day: figures before the reversal" "7 5 2 4 3 1 0 33.333333 23.611111 9.722222 60.00 4.7222" "$(metrics 'd["rows"][0]')"
 eq "UTC day: totals" "7 5 2 4 3 1 0 33.333333 23.611111 9.722222 60.00 4.7222" "$(metrics 'd["totals"]')"
+eq "UTC day: invalid clicks by reason" '{"bot": 1, "replay": 1}' "$(json 'd["totals"]["invalid_by_reason"]')"
 
 # Aggregating again changes nothing (idempotent).
 before=$(sql "SELECT count(*), sum(clicks) FROM stats_clicks_q WHERE tenant_id = $TA")
@@ -183,6 +184,7 @@ KADV2=$(keyfor "{\"scope\":\"advertiser\",\"advertiser_id\":$A2}")
 check "affiliate and advertiser keys created" test -n "$KF2" -a -n "$KADV2" -a "$KF2" != None
 stats "$KF2" "from=$D&to=$D&group_by=day"
 eq "affiliate: own traffic only" "2 1 1 1 0 1 0 0.00 0.00 0.00 0.00 0.0000" "$(metrics 'd["rows"][0]')"
+eq "affiliate: own invalid clicks only" '{"replay": 1}' "$(json 'd["totals"]["invalid_by_reason"]')"
 stats "$KF2" "from=$D&to=$D&group_by=offer&offer_id=$O2"
 eq "affiliate asking for another affiliate's offer: no rows" "0 0" "$(json 'len(d["rows"])') $(json 'd["totals"]["clicks"]')"
 stats "$KF2" "from=$D&to=$D&group_by=affiliate&affiliate_id=$F1"
