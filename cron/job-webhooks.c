@@ -22,6 +22,9 @@
  * endpoint, and the tenant's other endpoints get a webhook.endpoint_disabled
  * event.
  *
+ * Each run also deletes events older than [cron] retention_days whose
+ * deliveries have all ended (deliveries and attempts go with them).
+ *
  * --once: stop as soon as there is nothing to read, nothing due and nothing
  * in flight (tests). Otherwise run for [webhooks] loop_s, then finish what
  * is in flight. */
@@ -712,6 +715,23 @@ static int claim(struct state *s)
 	return started;
 }
 
+/* Old history goes after [cron] retention_days: events none of whose
+ * deliveries is still pending, with their deliveries and attempts. In
+ * batches, so a run never holds many locks for long. */
+static void prune(struct state *s)
+{
+	const char *days = arena_sprintf(s->scratch, "%ld", s->app->cfg.cron_retention_days);
+	PGresult *r = db_execp(s->app->db, s->scratch,
+			       "DELETE FROM webhook_events WHERE event_id IN (SELECT v.event_id FROM webhook_events v"
+			       " WHERE v.received_at < now() - make_interval(days => $1::int) AND NOT EXISTS"
+			       " (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = v.event_id AND d.status = 'pending')"
+			       " LIMIT 5000)",
+			       days);
+	if (r && atoi(PQcmdTuples(r)) > 0)
+		log_info("pruned %s events older than %s days", PQcmdTuples(r), days);
+	arena_reset(s->scratch);
+}
+
 /* ---- the loop ---- */
 
 static int parse_opts(struct app *app, int argc, char **argv, struct opts *o)
@@ -775,6 +795,7 @@ int job_webhooks(struct app *app, struct arena *a, int argc, char **argv)
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
+	prune(&s);
 	int64_t end = mono_ms() + s.o.loop_s * 1000, next_claim = 0, next_autoclaim = mono_ms() + 30000;
 	bool stopping = false;
 	for (;;) {

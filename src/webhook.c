@@ -136,15 +136,18 @@ int webhook_enqueue(struct app *app, struct arena *a, const char *event_id, long
 	snprintf(tenant, sizeof tenant, "%lld", tenant_id);
 	snprintf(only, sizeof only, "%lld", only_endpoint);
 	snprintf(except, sizeof except, "%lld", except_endpoint);
+	/* The event is stored only when some endpoint gets it: most events of
+	 * a busy installation go to tenants without webhooks. */
 	const char *sql =
-	    "WITH ev AS (INSERT INTO webhook_events (event_id, tenant_id, type, payload, created_at, stream_id)"
-	    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING)"
-	    " INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id)"
-	    " SELECT e.tenant_id, e.id, $1 FROM webhook_endpoints e"
-	    " WHERE e.tenant_id = $2 AND e.enabled"
+	    "WITH target AS (SELECT e.tenant_id, e.id FROM webhook_endpoints e"
+	    "   WHERE e.tenant_id = $2 AND e.enabled"
 	    "   AND ($7::bigint = 0 OR e.id = $7::bigint) AND ($8::bigint = 0 OR e.id <> $8::bigint)"
-	    "   AND ($7::bigint > 0 OR $8::bigint > 0 OR $3 = ANY (e.events) OR '*' = ANY (e.events))"
-	    " ON CONFLICT (endpoint_id, event_id) DO NOTHING";
+	    "   AND ($7::bigint > 0 OR $8::bigint > 0 OR $3 = ANY (e.events) OR '*' = ANY (e.events))),"
+	    " ev AS (INSERT INTO webhook_events (event_id, tenant_id, type, payload, created_at, stream_id)"
+	    "   SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM target)"
+	    "   ON CONFLICT (event_id) DO NOTHING)"
+	    " INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id)"
+	    " SELECT tenant_id, id, $1 FROM target ON CONFLICT (endpoint_id, event_id) DO NOTHING";
 	const char *p[] = {event_id, tenant, type, body, created_at, stream_id, only, except};
 	PGresult *res = db_exec(app->db, a, sql, 8, p);
 	if (res == NULL)

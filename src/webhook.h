@@ -60,9 +60,9 @@ void webhook_iso_time(int64_t ms, char *out);
 /* A new event id: "evt_" + 24 hex characters (out: 29 bytes). */
 void webhook_event_id(char *out);
 
-/* Stores an event (once: a known event id is not stored again) and one
- * pending delivery per enabled endpoint of the tenant whose event filter
- * matches; only_endpoint > 0 restricts to that endpoint (webhook.test),
+/* Stores an event (once: a known event id is not stored again; not at all
+ * when no endpoint gets it) and one pending delivery per enabled endpoint
+ * of the tenant whose event filter matches; only_endpoint > 0 restricts to that endpoint (webhook.test),
  * except_endpoint > 0 sends to every other enabled endpoint regardless of
  * filter (the notice that an endpoint was disabled). Runs as one statement.
  * Returns the number of deliveries created, or -1 on a database error. */

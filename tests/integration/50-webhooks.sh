@@ -321,11 +321,13 @@ eq "an event stored twice is delivered once" 1 "$(received /flaky/2/b | grep -c 
 before=$(rcli XLEN afftok:events:dead)
 rcli XADD afftok:events '*' type cap.reached id evt_poison_1 tenant_id "$T" data 'not json' >/dev/null
 rcli XADD afftok:events '*' type cap.reached tenant_id "$T" data '{}' >/dev/null
-rcli XADD afftok:events '*' type cap.reached id evt_poison_3 tenant_id 999999999 data '{}' >/dev/null
+rcli XADD afftok:events '*' type cap.reached id evt_poison_3 tenant_id 12x data '{}' >/dev/null
+rcli XADD afftok:events '*' type cap.reached id evt_nobody tenant_id 999999999 data '{}' >/dev/null
 run_job
 eq "three poison entries dead-lettered" $((before + 3)) "$(rcli XLEN afftok:events:dead)"
 contains "dead letter says why" "JSON object" "$(rcli XRANGE afftok:events:dead - + | tr '\n' ' ')"
 eq "poison entries acknowledged" 0 "$(rcli XPENDING afftok:events webhooks | head -n 1)"
+eq "an event nobody subscribes to is not stored" 0 "$(dsql "SELECT count(*) FROM webhook_events WHERE event_id = 'evt_nobody'")"
 
 # ---- rotation: both secrets sign during the overlap ----
 admin POST "/admin/webhooks/$B/rotate?overlap_s=3600"
@@ -347,6 +349,13 @@ eq "rotate: overlap too long: 400" 400 "$STATUS"
 # Secrets are stored encrypted, never in clear.
 raw=${NEWER_B#whsec_}
 eq "no secret in clear in the database" 0 "$(dsql "SELECT count(*) FROM webhook_endpoints WHERE secret_enc LIKE '%$raw%' OR secret_enc NOT LIKE 'v1:%'")"
+
+# History older than [cron] retention_days (90) is pruned by the job.
+old_evt=$(dsql "SELECT event_id FROM webhook_deliveries WHERE endpoint_id = $B AND status = 'done' ORDER BY id LIMIT 1")
+sql "UPDATE webhook_events SET received_at = now() - interval '200 days' WHERE event_id = '$old_evt'" >/dev/null
+run_job
+eq "old history pruned with its deliveries" 0 "$(dsql "SELECT count(*) FROM webhook_deliveries WHERE event_id = '$old_evt'")"
+check "recent history kept" test "$(dsql "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $B")" -gt 3
 
 admin DELETE "/admin/webhooks/$A"
 eq "delete: 204" 204 "$STATUS"
