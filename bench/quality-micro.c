@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bot.h"
 #include "geo.h"
@@ -54,7 +55,10 @@ int main(int argc, char **argv)
 	snprintf(p4, sizeof p4, "%s/node_modules/user-agents/dist/user-agents.json", top);
 	struct geo *g = geo_open(p1, NULL, err, sizeof err);
 	struct bot_rules *br = bot_rules_new(p2, p3, 70, err, sizeof err);
-	struct shm *s = shm_open_state(NULL, err, sizeof err);
+	char shmpath[64];
+	snprintf(shmpath, sizeof shmpath, "/dev/shm/afftok-quality-micro-%d.shm", (int)getpid());
+	struct shm *s = shm_open_state(shmpath, err, sizeof err);
+	unlink(shmpath);
 	if (g == NULL || br == NULL || s == NULL) {
 		fprintf(stderr, "set-up: %s\n", err);
 		return 1;
@@ -76,7 +80,7 @@ int main(int argc, char **argv)
 			uas[nua++] = json_object_get_string(json_object_array_get_idx(inst, 0));
 	}
 	/* Addresses: random IPv4. */
-	enum { NIP = 4096 };
+	enum { NIP = 65536 };
 	static char ips[NIP][20];
 	srand(42);
 	for (int i = 0; i < NIP; i++)
@@ -106,7 +110,7 @@ int main(int argc, char **argv)
 		struct geo_result gr;
 		geo_lookup(g, ip, &gr);
 		bool busy = shm_hit(s, shm_hash(ip, strlen(ip), 0x6970), (uint32_t)(i / 100000)) > 30;
-		struct bot_input in = {ua, "en-US", ip, gr.asn, busy};
+		struct bot_input in = {ua, "en-US", ip, gr.asn, busy, false, 0};
 		struct bot_verdict v;
 		bot_classify(br, &in, &v);
 		bool ok = georule_allows(rules, 2, gr.country, true, NULL);

@@ -61,7 +61,9 @@ void bot_classify(const struct bot_rules *r, const struct bot_input *in, struct 
 	if (len == 0) {
 		signal_(out, &best, "empty_ua", 100);
 	} else {
-		if (r)
+		if (in->ua_known)
+			out->pattern = in->ua_pattern;
+		else if (r)
 			out->pattern = botua_match(r->ua, in->ua, len);
 		if (out->pattern >= 0)
 			signal_(out, &best, "crawler_ua", 100);

@@ -31,6 +31,8 @@ struct bot_input {
 	const char *ip;
 	uint32_t asn;
 	bool activity_exceeded;
+	bool ua_known;  /* ua_pattern already computed (the caller's cache) */
+	int ua_pattern; /* with ua_known: botua_match()'s answer */
 };
 
 struct bot_verdict {

@@ -217,8 +217,15 @@ struct shm *shm_shared_state(const struct config *cfg)
 {
 	if (state == NULL) {
 		char path[4096], err[512];
+		struct stat st;
 		if (cfg->click_state_file[0])
 			snprintf(path, sizeof path, "%s", cfg->click_state_file);
+		else if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode))
+			/* tmpfs: a file on disk would have its pages written back and
+			 * write-faulted again every few seconds. One file per journal
+			 * directory, so two installations on a host never mix. */
+			snprintf(path, sizeof path, "/dev/shm/afftok-traffic-%016llx.shm",
+			         (unsigned long long)shm_hash(cfg->journal_dir, strlen(cfg->journal_dir), 0));
 		else
 			snprintf(path, sizeof path, "%s/traffic.shm", cfg->journal_dir);
 		state = shm_open_state(path, err, sizeof err);

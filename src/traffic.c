@@ -9,6 +9,7 @@
 #include "app.h"
 #include "arena.h"
 #include "bot.h"
+#include "botua.h"
 #include "caps.h"
 #include "click.h"
 #include "db.h"
@@ -213,16 +214,61 @@ void traffic_check_geo(struct click *c)
 		click_fail(c, "geo_blocked");
 }
 
+/* What a user agent says (crawler pattern, device, OS, browser) depends on
+ * nothing else, and real traffic repeats a few thousand user agents: a
+ * per-worker direct-mapped cache keyed by the whole string (compared, not
+ * just hashed, so no crafted user agent can borrow another's verdict)
+ * saves the matching, whose tables are cold after the rest of a request. */
+#define UA_CACHE_SLOTS 1024
+#define UA_CACHE_MAX 255
+
+struct ua_slot {
+	uint16_t len; /* 0 = empty */
+	int16_t pattern;
+	struct ua_info info;
+	char ua[UA_CACHE_MAX];
+};
+
+static struct ua_slot ua_cache[UA_CACHE_SLOTS];
+
+static void ua_facts(const struct bot_rules *br, const char *ua, size_t len, struct ua_info *ui, int *pattern)
+{
+	struct ua_slot *s = NULL;
+	if (len > 0 && len <= UA_CACHE_MAX) {
+		s = &ua_cache[shm_hash(ua, len, 0x7561) % UA_CACHE_SLOTS];
+		if (s->len == len && memcmp(s->ua, ua, len) == 0) {
+			*ui = s->info;
+			*pattern = s->pattern;
+			return;
+		}
+	}
+	ua_parse(ua, len, ui);
+	*pattern = br && len ? botua_match(br->ua, ua, len) : -1;
+	if (s && *pattern < INT16_MAX) {
+		s->len = (uint16_t)len;
+		s->pattern = (int16_t)*pattern;
+		s->info = *ui;
+		memcpy(s->ua, ua, len);
+	}
+}
+
 void traffic_check_bot(struct click *c)
 {
 	size_t len = c->user_agent ? strlen(c->user_agent) : 0;
 	struct ua_info ui;
-	ua_parse(c->user_agent, len, &ui);
+	if (c->app == NULL) {
+		ua_parse(c->user_agent, len, &ui);
+		c->device = ui.device;
+		c->os = ui.os;
+		c->browser = ui.browser;
+		return;
+	}
+	const struct bot_rules *br = bot_shared(&c->app->cfg);
+	int pattern;
+	ua_facts(br, c->user_agent, len, &ui, &pattern);
 	c->device = ui.device;
 	c->os = ui.os;
 	c->browser = ui.browser;
-	if (c->app == NULL)
-		return;
 	const struct config *cfg = &c->app->cfg;
 	bool busy = false;
 	if (cfg->click_activity_max > 0 && c->ip) {
@@ -231,9 +277,10 @@ void traffic_check_bot(struct click *c)
 		busy = s && shm_hit(s, shm_hash(c->ip, strlen(c->ip), 0x6970), window) >
 		                (uint32_t)cfg->click_activity_max;
 	}
-	struct bot_input in = {c->user_agent, c->accept_language, c->ip, (uint32_t)c->asn, busy};
+	struct bot_input in = {c->user_agent, c->accept_language, c->ip, (uint32_t)c->asn, busy, true,
+	                       pattern};
 	struct bot_verdict v;
-	bot_classify(bot_shared(cfg), &in, &v);
+	bot_classify(br, &in, &v);
 	c->bot_score = v.score;
 	if (!v.bot)
 		return;

@@ -60,7 +60,7 @@ static void test_browsers_not_flagged(void)
 			continue;
 		const char *ua = json_object_get_string(v);
 		seen[tested++] = ua;
-		struct bot_input in = {ua, "en-US,en;q=0.9", "192.0.2.1", 0, false};
+		struct bot_input in = {ua, "en-US,en;q=0.9", "192.0.2.1", 0, false, false, 0};
 		struct bot_verdict vd;
 		bot_classify(&rules, &in, &vd);
 		if (vd.bot || vd.score) {
@@ -103,7 +103,7 @@ static void test_crawlers_recall(void)
 			tested++;
 			/* A crawler that sends browser headers: only the user agent
 			 * may give it away. */
-			struct bot_input in = {ua, "en-US", "192.0.2.1", 0, false};
+			struct bot_input in = {ua, "en-US", "192.0.2.1", 0, false, false, 0};
 			struct bot_verdict vd;
 			bot_classify(&rules, &in, &vd);
 			if (vd.bot)
@@ -162,7 +162,7 @@ static void test_signals(void)
 	    {NULL, NULL, NULL, 0, false, false, NULL, 0}, /* end */
 	};
 	for (size_t i = 0; t[i].al; i++) {
-		struct bot_input in = {t[i].ua, t[i].al, t[i].ip, t[i].asn, t[i].act};
+		struct bot_input in = {t[i].ua, t[i].al, t[i].ip, t[i].asn, t[i].act, false, 0};
 		struct bot_verdict v;
 		bot_classify(&rules, &in, &v);
 		CU_ASSERT_EQUAL(v.bot, t[i].bot);
@@ -170,7 +170,7 @@ static void test_signals(void)
 		CU_ASSERT_EQUAL(v.score, t[i].score);
 	}
 	struct bot_verdict v;
-	struct bot_input in = {chrome, "de-DE", "192.0.2.1", 0, false};
+	struct bot_input in = {chrome, "de-DE", "192.0.2.1", 0, false, false, 0};
 	bot_classify(&rules, &in, &v);
 	CU_ASSERT_FALSE(v.bot);
 	CU_ASSERT_EQUAL(v.score, 0);
