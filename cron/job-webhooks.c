@@ -156,8 +156,10 @@ static void dead_letter(struct state *s, const char *entry_id, const redisReply 
 	argv[n++] = "100000", argv[n++] = "*";
 	argv[n++] = "reason", argv[n++] = why, argv[n++] = "source_id", argv[n++] = entry_id;
 	argv[n++] = "consumer_group", argv[n++] = GROUP;
-	for (size_t i = 0; fields && fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements && n < 62; i += 2) {
-		if (fields->element[i]->type != REDIS_REPLY_STRING || fields->element[i + 1]->type != REDIS_REPLY_STRING)
+	for (size_t i = 0; fields && fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements && n < 62;
+	     i += 2) {
+		if (fields->element[i]->type != REDIS_REPLY_STRING ||
+		    fields->element[i + 1]->type != REDIS_REPLY_STRING)
 			continue;
 		argv[n++] = fields->element[i]->str;
 		argv[n++] = fields->element[i + 1]->str;
@@ -224,7 +226,8 @@ static int handle_entries(struct state *s, const redisReply *entries)
 	int rc = 0;
 	for (size_t i = 0; i < entries->elements && nack < 1024 + 3; i++) {
 		const redisReply *e = entries->element[i];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING)
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+		    e->element[0]->type != REDIS_REPLY_STRING)
 			continue;
 		const redisReply *fields = e->elements > 1 ? e->element[1] : NULL;
 		int st = store_entry(s, e->element[0]->str, fields);
@@ -258,7 +261,7 @@ static int read_own_pending(struct state *s)
 {
 	for (;;) {
 		redisReply *r = kv_cmd(s->app->kv, s->scratch, "XREADGROUP GROUP %s %s COUNT %s STREAMS %s 0",
-				       GROUP, s->o.consumer, READ_COUNT, STREAM);
+		                       GROUP, s->o.consumer, READ_COUNT, STREAM);
 		if (r == NULL)
 			return -1;
 		if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
@@ -279,8 +282,8 @@ static int autoclaim(struct state *s)
 	snprintf(idle, sizeof idle, "%ld", s->o.claim_idle_ms);
 	int total = 0;
 	do {
-		redisReply *r = kv_cmd(s->app->kv, s->scratch, "XAUTOCLAIM %s %s %s %s %s COUNT %s", STREAM, GROUP,
-				       s->o.consumer, idle, cursor, READ_COUNT);
+		redisReply *r = kv_cmd(s->app->kv, s->scratch, "XAUTOCLAIM %s %s %s %s %s COUNT %s", STREAM,
+		                       GROUP, s->o.consumer, idle, cursor, READ_COUNT);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
 			return -1;
 		snprintf(cursor, sizeof cursor, "%s", r->element[0]->str ? r->element[0]->str : "0-0");
@@ -299,7 +302,7 @@ static int autoclaim(struct state *s)
 static int read_new(struct state *s)
 {
 	redisReply *r = kv_cmd(s->app->kv, s->scratch, "XREADGROUP GROUP %s %s COUNT %s STREAMS %s >", GROUP,
-			       s->o.consumer, READ_COUNT, STREAM);
+	                       s->o.consumer, READ_COUNT, STREAM);
 	if (r == NULL)
 		return -1;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 || r->element[0]->elements < 2)
@@ -349,7 +352,8 @@ static double jitter(void)
 {
 	unsigned char r[4];
 	rand_bytes(r, sizeof r);
-	return (double)((uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3]) / 4294967296.0;
+	return (double)((uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3]) /
+	       4294967296.0;
 }
 
 /* Disables an endpoint (once), ends its pending deliveries and tells the
@@ -359,18 +363,19 @@ static void disable_endpoint(struct state *s, long long endpoint, const char *re
 	struct arena *a = s->scratch;
 	char id[24];
 	snprintf(id, sizeof id, "%lld", endpoint);
-	PGresult *r = db_execp(s->app->db, a,
-			       "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, disabled_at = now(),"
-			       " updated_at = now() WHERE id = $1 AND enabled RETURNING tenant_id",
-			       id, reason);
+	PGresult *r = db_execp(
+	    s->app->db, a,
+	    "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, disabled_at = now(),"
+	    " updated_at = now() WHERE id = $1 AND enabled RETURNING tenant_id",
+	    id, reason);
 	if (r == NULL || PQntuples(r) != 1)
 		return;
 	long long tenant = atoll(db_val(r, 0, 0));
 	log_warn("endpoint %lld disabled: %s", endpoint, reason);
 	db_execp(s->app->db, a,
-		 "UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint disabled: ' || $2,"
-		 " finished_at = now(), updated_at = now() WHERE endpoint_id = $1 AND status = 'pending'",
-		 id, reason);
+	         "UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint disabled: ' || $2,"
+	         " finished_at = now(), updated_at = now() WHERE endpoint_id = $1 AND status = 'pending'",
+	         id, reason);
 	char evt[32], iso[32];
 	webhook_event_id(evt);
 	webhook_iso_time(now_ms(), iso);
@@ -382,8 +387,9 @@ static void disable_endpoint(struct state *s, long long endpoint, const char *re
 	json_object_put(d);
 	const char *body = webhook_body(a, evt, "webhook.endpoint_disabled", iso, tenant, data);
 	if (body && webhook_enqueue(s->app, a, evt, tenant, "webhook.endpoint_disabled", body, iso, NULL, 0,
-				    endpoint) < 0)
-		log_err("endpoint %lld: could not queue the disabled notice: %s", endpoint, db_error(s->app->db));
+	                            endpoint) < 0)
+		log_err("endpoint %lld: could not queue the disabled notice: %s", endpoint,
+		        db_error(s->app->db));
 }
 
 /* The start of an answer as text PostgreSQL accepts: valid UTF-8 without
@@ -398,13 +404,17 @@ static const char *text_clean(struct arena *a, const char *p, size_t n)
 	size_t i = 0, o = 0;
 	while (i < n) {
 		unsigned char c = u[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		size_t len = c < 0x80             ? 1
+		             : (c & 0xe0) == 0xc0 ? 2
+		             : (c & 0xf0) == 0xe0 ? 3
+		             : (c & 0xf8) == 0xf0 ? 4
+		                                  : 0;
 		bool good = len > 0 && i + len <= n && !(len == 2 && c < 0xc2) && !(len == 4 && c > 0xf4);
 		for (size_t k = 1; good && k < len; k++)
 			good = (u[i + k] & 0xc0) == 0x80;
 		/* overlong forms and UTF-16 surrogates, which PostgreSQL refuses */
 		if (good && ((c == 0xe0 && u[i + 1] < 0xa0) || (c == 0xed && u[i + 1] >= 0xa0) ||
-			     (c == 0xf0 && u[i + 1] < 0x90) || (c == 0xf4 && u[i + 1] >= 0x90)))
+		             (c == 0xf0 && u[i + 1] < 0x90) || (c == 0xf4 && u[i + 1] >= 0x90)))
 			good = false;
 		if (good && len == 1 && c < 0x20 && c != '\t' && c != '\n' && c != '\r')
 			good = false;
@@ -480,18 +490,22 @@ static void flush(struct state *s)
 	}
 	p[NCOL] = arena_sprintf(a, "%ld", s->app->cfg.webhooks_disable_after_hours);
 	const char *sql =
-	    "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::int[], $5::int[], $6::text[],"
+	    "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::int[], $5::int[], "
+	    "$6::text[],"
 	    "   $7::text[], $8::bigint[], $9::text[], $10::bool[])"
 	    "   AS r(id, status, next_ms, code, latency, response, error, started_ms, result, ok)),"
 	    " d AS (UPDATE webhook_deliveries w SET status = r.status,"
-	    "   next_attempt_at = CASE WHEN r.status = 'pending' THEN to_timestamp(r.next_ms / 1000.0) ELSE w.next_attempt_at END,"
+	    "   next_attempt_at = CASE WHEN r.status = 'pending' THEN to_timestamp(r.next_ms / 1000.0) ELSE "
+	    "w.next_attempt_at END,"
 	    "   last_status_code = r.code, last_latency_ms = r.latency, last_response = r.response,"
 	    "   last_error = r.error, updated_at = now(),"
 	    "   finished_at = CASE WHEN r.status <> 'pending' THEN now() END"
 	    "   FROM r WHERE w.id = ANY ($1::bigint[]) AND w.id = r.id AND w.status = 'pending'"
 	    "   RETURNING w.id, w.tenant_id, w.attempts, w.endpoint_id),"
-	    " t AS (INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, started_at, result, status_code,"
-	    "   latency_ms, response, error) SELECT d.tenant_id, d.id, d.attempts, to_timestamp(r.started_ms / 1000.0),"
+	    " t AS (INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, started_at, result, "
+	    "status_code,"
+	    "   latency_ms, response, error) SELECT d.tenant_id, d.id, d.attempts, to_timestamp(r.started_ms "
+	    "/ 1000.0),"
 	    "   r.result, r.code, r.latency, r.response, r.error FROM d JOIN r ON r.id = d.id),"
 	    /* One success in the batch ends an endpoint's failure run. */
 	    " x AS (SELECT d.endpoint_id, bool_or(r.ok) AS any_ok FROM d JOIN r ON r.id = d.id GROUP BY 1)"
@@ -517,7 +531,8 @@ static void flush(struct state *s)
 		if (strcmp(db_val(r, i, 1), "t") != 0)
 			continue;
 		disable_endpoint(s, atoll(db_val(r, i, 0)),
-				 arena_sprintf(a, "failing for more than %ld hours", s->app->cfg.webhooks_disable_after_hours));
+		                 arena_sprintf(a, "failing for more than %ld hours",
+		                               s->app->cfg.webhooks_disable_after_hours));
 	}
 	s->nbatch = 0;
 }
@@ -569,8 +584,8 @@ static void on_done(struct httpout_req *req, void *arg)
 				o->next_ms = next;
 		}
 	}
-	log_debug("delivery %lld attempt %d: %s %d in %ld ms -> %s", f->id, f->attempt, o->result, req->status,
-		  req->latency_ms, o->status);
+	log_debug("delivery %lld attempt %d: %s %d in %ld ms -> %s", f->id, f->attempt, o->result,
+	          req->status, req->latency_ms, o->status);
 	flight_free(f);
 }
 
@@ -640,9 +655,11 @@ static int claim(struct state *s)
 	    "   AND d.status = 'pending' AND d.next_attempt_at <= now() FOR UPDATE SKIP LOCKED)"
 	    " UPDATE webhook_deliveries d SET attempts = d.attempts + 1,"
 	    "   next_attempt_at = now() + make_interval(secs => $4::int),"
-	    "   give_up_at = coalesce(d.give_up_at, now() + make_interval(hours => $5::int)), updated_at = now()"
+	    "   give_up_at = coalesce(d.give_up_at, now() + make_interval(hours => $5::int)), updated_at = "
+	    "now()"
 	    " FROM webhook_endpoints e, webhook_events v"
-	    " WHERE d.id = ANY (ARRAY(SELECT id FROM pick)) AND e.id = d.endpoint_id AND v.event_id = d.event_id"
+	    " WHERE d.id = ANY (ARRAY(SELECT id FROM pick)) AND e.id = d.endpoint_id AND v.event_id = "
+	    "d.event_id"
 	    " RETURNING d.id, d.tenant_id, d.endpoint_id, d.event_id, d.attempts,"
 	    "   (extract(epoch FROM d.give_up_at) * 1000)::bigint, e.url, e.secret_enc,"
 	    "   CASE WHEN e.prev_secret_until > now() THEN e.prev_secret_enc END, e.enabled, v.payload";
@@ -680,16 +697,18 @@ static int claim(struct state *s)
 			log_err("delivery %lld: cannot prepare (secret does not decrypt?)", f->id);
 			/* Recorded as a failed attempt so it is retried, then dead. */
 			f->req.result = HTTPOUT_NETWORK;
-			snprintf(f->req.error, sizeof f->req.error, "could not sign: endpoint secret unreadable");
+			snprintf(f->req.error, sizeof f->req.error,
+			         "could not sign: endpoint secret unreadable");
 			on_done(&f->req, s);
 			continue;
 		}
 		if (strcmp(db_val(r, i, 9), "t") != 0) {
 			/* Disabled after it was queued. */
-			db_execp(s->app->db, a,
-				 "UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint disabled',"
-				 " finished_at = now(), updated_at = now() WHERE id = $1",
-				 db_val(r, i, 0));
+			db_execp(
+			    s->app->db, a,
+			    "UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint disabled',"
+			    " finished_at = now(), updated_at = now() WHERE id = $1",
+			    db_val(r, i, 0));
 			inflight_drop(s, f->endpoint_id);
 			flight_free(f);
 			continue;
@@ -721,12 +740,13 @@ static int claim(struct state *s)
 static void prune(struct state *s)
 {
 	const char *days = arena_sprintf(s->scratch, "%ld", s->app->cfg.cron_retention_days);
-	PGresult *r = db_execp(s->app->db, s->scratch,
-			       "DELETE FROM webhook_events WHERE event_id IN (SELECT v.event_id FROM webhook_events v"
-			       " WHERE v.received_at < now() - make_interval(days => $1::int) AND NOT EXISTS"
-			       " (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = v.event_id AND d.status = 'pending')"
-			       " LIMIT 5000)",
-			       days);
+	PGresult *r = db_execp(
+	    s->app->db, s->scratch,
+	    "DELETE FROM webhook_events WHERE event_id IN (SELECT v.event_id FROM webhook_events v"
+	    " WHERE v.received_at < now() - make_interval(days => $1::int) AND NOT EXISTS"
+	    " (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = v.event_id AND d.status = 'pending')"
+	    " LIMIT 5000)",
+	    days);
 	if (r && atoi(PQcmdTuples(r)) > 0)
 		log_info("pruned %s events older than %s days", PQcmdTuples(r), days);
 	arena_reset(s->scratch);
@@ -743,11 +763,11 @@ static int parse_opts(struct app *app, int argc, char **argv, struct opts *o)
 	o->consumer = consumer;
 	o->claim_idle_ms = 60000;
 	static const struct option longopts[] = {
-		{"once", no_argument, NULL, 'o'},
-		{"loop", required_argument, NULL, 'l'},
-		{"consumer", required_argument, NULL, 'c'},
-		{"claim-idle-ms", required_argument, NULL, 'i'},
-		{NULL, 0, NULL, 0},
+	    {"once", no_argument, NULL, 'o'},
+	    {"loop", required_argument, NULL, 'l'},
+	    {"consumer", required_argument, NULL, 'c'},
+	    {"claim-idle-ms", required_argument, NULL, 'i'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 	optind = 1;
@@ -769,7 +789,9 @@ int job_webhooks(struct app *app, struct arena *a, int argc, char **argv)
 	memset(&s, 0, sizeof s);
 	s.app = app;
 	if (parse_opts(app, argc, argv, &s.o) != 0) {
-		fprintf(stderr, "usage: afftokctl webhooks [--once] [--loop S] [--consumer NAME] [--claim-idle-ms N]\n");
+		fprintf(
+		    stderr,
+		    "usage: afftokctl webhooks [--once] [--loop S] [--consumer NAME] [--claim-idle-ms N]\n");
 		return EX_USAGE;
 	}
 	if (!db_ready(app->db) || !kv_ready(app->kv))
@@ -782,7 +804,7 @@ int job_webhooks(struct app *app, struct arena *a, int argc, char **argv)
 	s.batch_cap = (int)app->cfg.webhooks_max_parallel + 16;
 	s.batch = calloc((size_t)s.batch_cap, sizeof *s.batch);
 	s.out = httpout_new(app->cfg.outbound_allow_private, (int)app->cfg.webhooks_max_parallel,
-			    app->cfg.outbound_timeout_s * 1000, on_done, &s);
+	                    app->cfg.outbound_timeout_s * 1000, on_done, &s);
 	if (s.scratch == NULL || s.out == NULL || s.batch == NULL) {
 		free(s.batch);
 		arena_free(s.scratch);

@@ -30,52 +30,52 @@
 #include "webhook.h"
 
 #define EVENT_TYPES                                                                                          \
-	"*|conversion.created|conversion.updated|click.rejected|cap.reached|postback.failed|webhook.test|" \
+	"*|conversion.created|conversion.updated|click.rejected|cap.reached|postback.failed|webhook.test|"   \
 	"webhook.endpoint_disabled"
 #define OVERLAP_MAX_S (30 * 86400)
 
 static const struct field webhook_fields[] = {
-	{.name = "id", .type = F_ID, .flags = FF_READONLY},
-	{.name = "url", .type = F_URL, .flags = FF_REQUIRED, .max = 2048},
-	{.name = "description", .type = F_STR, .flags = FF_NULLABLE, .max = 200},
-	{.name = "events", .type = F_STRINGS, .flags = FF_REQUIRED, .max = 50, .choices = EVENT_TYPES},
-	{.name = "enabled", .type = F_BOOL, .flags = 0},
-	{.name = "disabled_reason", .type = F_STR, .flags = FF_READONLY},
-	{.name = "disabled_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "failing_since", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "previous_secret_until", .type = F_TIME, .flags = FF_READONLY, .column = "prev_secret_until"},
-	{.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
-	{.name = NULL},
+    {.name = "id", .type = F_ID, .flags = FF_READONLY},
+    {.name = "url", .type = F_URL, .flags = FF_REQUIRED, .max = 2048},
+    {.name = "description", .type = F_STR, .flags = FF_NULLABLE, .max = 200},
+    {.name = "events", .type = F_STRINGS, .flags = FF_REQUIRED, .max = 50, .choices = EVENT_TYPES},
+    {.name = "enabled", .type = F_BOOL, .flags = 0},
+    {.name = "disabled_reason", .type = F_STR, .flags = FF_READONLY},
+    {.name = "disabled_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "failing_since", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "previous_secret_until", .type = F_TIME, .flags = FF_READONLY, .column = "prev_secret_until"},
+    {.name = "created_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = "updated_at", .type = F_TIME, .flags = FF_READONLY},
+    {.name = NULL},
 };
 
 static const struct resource res_webhooks = {
-	.name = "webhook endpoint",
-	.table = "webhook_endpoints",
-	.fields = webhook_fields,
+    .name = "webhook endpoint",
+    .table = "webhook_endpoints",
+    .fields = webhook_fields,
 };
 
 const struct route_param webhook_list_params[] = {
-	{"limit", P_INT, false, 4},
-	{"cursor", P_TOKEN, false, 32},
-	{NULL, 0, false, 0},
+    {"limit", P_INT, false, 4},
+    {"cursor", P_TOKEN, false, 32},
+    {NULL, 0, false, 0},
 };
 
 const struct route_param webhook_rotate_params[] = {
-	{"overlap_s", P_INT, false, 8},
-	{NULL, 0, false, 0},
+    {"overlap_s", P_INT, false, 8},
+    {NULL, 0, false, 0},
 };
 
 const struct route_param webhook_deliveries_params[] = {
-	{"limit", P_INT, false, 4},
-	{"cursor", P_INT, false, 19},
-	{"status", P_TOKEN, false, 8},
-	{NULL, 0, false, 0},
+    {"limit", P_INT, false, 4},
+    {"cursor", P_INT, false, 19},
+    {"status", P_TOKEN, false, 8},
+    {NULL, 0, false, 0},
 };
 
 const struct route_param webhook_replay_params[] = {
-	{"delivery_id", P_INT, false, 19},
-	{NULL, 0, false, 0},
+    {"delivery_id", P_INT, false, 19},
+    {NULL, 0, false, 0},
 };
 
 static const char *lld(struct arena *a, long long v)
@@ -140,7 +140,8 @@ static int create(struct req *q, struct resp *r)
 	char err[256], secret[WEBHOOK_SECRET_LEN + 1];
 	struct rvals v;
 	if (q->json == NULL || !json_object_is_type(q->json, json_type_object)) {
-		resp_error(q, r, 400, "BAD_REQUEST", "the body must be a JSON object (Content-Type: application/json)");
+		resp_error(q, r, 400, "BAD_REQUEST",
+		           "the body must be a JSON object (Content-Type: application/json)");
 		return 0;
 	}
 	if (resource_parse(&res_webhooks, q->json, false, q->arena, &v, err, sizeof err) != 0) {
@@ -182,8 +183,8 @@ int h_admin_webhooks(struct req *q, struct resp *r)
 		return create(q, r);
 	if (q->method == HTTP_PATCH && q->json && json_object_is_type(q->json, json_type_object)) {
 		struct json_object *u;
-		if (json_object_object_get_ex(q->json, "url", &u) && json_object_is_type(u, json_type_string) &&
-		    url_refused(q, r, json_object_get_string(u)))
+		if (json_object_object_get_ex(q->json, "url", &u) &&
+		    json_object_is_type(u, json_type_string) && url_refused(q, r, json_object_get_string(u)))
 			return 0;
 	}
 	return resource_handle(q, r, &res_webhooks);
@@ -196,7 +197,8 @@ int h_admin_webhook_rotate(struct req *q, struct resp *r)
 	const char *id = q->args[0], *ov = req_param(q, "overlap_s");
 	long long overlap = app->cfg.webhooks_rotation_overlap_hours * 3600;
 	if (ov && (!parse_i64(ov, (int64_t *)&overlap) || overlap < 0 || overlap > OVERLAP_MAX_S)) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'overlap_s' must be 0 to %d", OVERLAP_MAX_S);
+		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'overlap_s' must be 0 to %d",
+		           OVERLAP_MAX_S);
 		return 0;
 	}
 	if (!resource_id_valid(id))
@@ -207,11 +209,12 @@ int h_admin_webhook_rotate(struct req *q, struct resp *r)
 		return -1;
 	/* The old key keeps signing (a second v1 signature) during the overlap,
 	 * so receivers can switch to the new secret at their own pace. */
-	PGresult *pr = db_execp(app->db, q->arena,
-				"UPDATE webhook_endpoints SET prev_secret_enc = CASE WHEN $3::int > 0 THEN secret_enc END,"
-				" prev_secret_until = CASE WHEN $3::int > 0 THEN now() + make_interval(secs => $3::int) END,"
-				" secret_enc = $4, updated_at = now() WHERE id = $1 AND tenant_id = $2 RETURNING id",
-				id, lld(q->arena, q->auth.tenant_id), lld(q->arena, overlap), enc);
+	PGresult *pr = db_execp(
+	    app->db, q->arena,
+	    "UPDATE webhook_endpoints SET prev_secret_enc = CASE WHEN $3::int > 0 THEN secret_enc END,"
+	    " prev_secret_until = CASE WHEN $3::int > 0 THEN now() + make_interval(secs => $3::int) END,"
+	    " secret_enc = $4, updated_at = now() WHERE id = $1 AND tenant_id = $2 RETURNING id",
+	    id, lld(q->arena, q->auth.tenant_id), lld(q->arena, overlap), enc);
 	if (pr == NULL)
 		return -1;
 	if (PQntuples(pr) != 1)
@@ -230,8 +233,8 @@ int h_admin_webhook_test(struct req *q, struct resp *r)
 	if (!resource_id_valid(id))
 		return not_found(q, r);
 	PGresult *pr = db_execp(app->db, q->arena,
-				"SELECT enabled FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2", id,
-				lld(q->arena, q->auth.tenant_id));
+	                        "SELECT enabled FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2", id,
+	                        lld(q->arena, q->auth.tenant_id));
 	if (pr == NULL)
 		return -1;
 	if (PQntuples(pr) != 1)
@@ -243,11 +246,13 @@ int h_admin_webhook_test(struct req *q, struct resp *r)
 	char evt[32], iso[32];
 	webhook_event_id(evt);
 	webhook_iso_time(now_ms(), iso);
-	const char *data = arena_sprintf(q->arena, "{\"endpoint_id\":\"%s\",\"message\":\"This is a test event from AffTok.\"}", id);
+	const char *data = arena_sprintf(
+	    q->arena, "{\"endpoint_id\":\"%s\",\"message\":\"This is a test event from AffTok.\"}", id);
 	const char *body = webhook_body(q->arena, evt, "webhook.test", iso, q->auth.tenant_id, data);
 	if (body == NULL)
 		return -1;
-	int n = webhook_enqueue(app, q->arena, evt, q->auth.tenant_id, "webhook.test", body, iso, NULL, atoll(id), 0);
+	int n = webhook_enqueue(app, q->arena, evt, q->auth.tenant_id, "webhook.test", body, iso, NULL,
+	                        atoll(id), 0);
 	if (n < 0)
 		return -1;
 	struct json_object *o = json_object_new_object();
@@ -266,7 +271,8 @@ int h_admin_webhook_deliveries(struct req *q, struct resp *r)
 	const char *status = req_param(q, "status");
 	long long limit = RESOURCE_LIMIT_DEFAULT;
 	if (ls && (!resource_id_valid(ls) || (limit = atoll(ls)) > RESOURCE_LIMIT_MAX)) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'limit' must be 1 to %d", RESOURCE_LIMIT_MAX);
+		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'limit' must be 1 to %d",
+		           RESOURCE_LIMIT_MAX);
 		return 0;
 	}
 	if (cursor && !resource_id_valid(cursor)) {
@@ -274,36 +280,97 @@ int h_admin_webhook_deliveries(struct req *q, struct resp *r)
 		return 0;
 	}
 	if (status && strcmp(status, "pending") && strcmp(status, "done") && strcmp(status, "dead")) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'status' must be pending, done or dead");
+		resp_error(q, r, 400, "INVALID_PARAMETER",
+		           "parameter 'status' must be pending, done or dead");
 		return 0;
 	}
 	if (!resource_id_valid(id))
 		return not_found(q, r);
 	const char *tenant = lld(q->arena, q->auth.tenant_id);
-	PGresult *ep = db_execp(app->db, q->arena, "SELECT 1 FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2",
-				id, tenant);
+	PGresult *ep =
+	    db_execp(app->db, q->arena, "SELECT 1 FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2",
+	             id, tenant);
 	if (ep == NULL)
 		return -1;
 	if (PQntuples(ep) != 1)
 		return not_found(q, r);
 #define TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-	PGresult *pr = db_execp(
-	    app->db, q->arena,
-	    "SELECT d.id, d.event_id, v.type, d.status, d.attempts, " TS("d.next_attempt_at") ", d.last_status_code,"
-	    " d.last_latency_ms, d.last_response, d.last_error, " TS("d.created_at") ", " TS("d.finished_at") ","
-	    " coalesce((SELECT json_agg(json_build_object('attempt', a.attempt, 'started_at', " TS("a.started_at") ","
-	    "   'result', a.result, 'status_code', a.status_code, 'latency_ms', a.latency_ms, 'response', a.response,"
-	    "   'error', a.error) ORDER BY a.id) FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]')"
-	    " FROM webhook_deliveries d JOIN webhook_events v ON v.event_id = d.event_id"
-	    " WHERE d.endpoint_id = $1 AND d.tenant_id = $2 AND ($3::bigint IS NULL OR d.id < $3::bigint)"
-	    "   AND ($4::text IS NULL OR d.status = $4) ORDER BY d.id DESC LIMIT $5::int + 1",
-	    id, tenant, cursor, status, lld(q->arena, limit));
+	PGresult
+	    *
+	        pr =
+	            db_execp(app->db, q->arena,
+	                     "SELECT d.id, d.event_id, v.type, d.status, d.attempts, " TS(
+	                         "d.next_attempt_at") ", d.last_status_code,"
+	                                              " d.last_latency_ms, d.last_response, "
+	                                              "d.last_error, " TS("d.created_at") ", " TS(
+	                                                  "d.finished_at") ","
+	                                                                   " coalesce((SELECT "
+	                                                                   "json_agg(json_build_object('"
+	                                                                   "attempt', a.attempt, "
+	                                                                   "'started_at', " TS(
+	                                                                       "a.started_at") ","
+	                                                                                       "   'result', "
+	                                                                                       "a.result, "
+	                                                                                       "'status_code'"
+	                                                                                       ", "
+	                                                                                       "a.status_"
+	                                                                                       "code, "
+	                                                                                       "'latency_ms',"
+	                                                                                       " a.latency_"
+	                                                                                       "ms, "
+	                                                                                       "'response', "
+	                                                                                       "a.response,"
+	                                                                                       "   'error', "
+	                                                                                       "a.error) "
+	                                                                                       "ORDER BY "
+	                                                                                       "a.id) FROM "
+	                                                                                       "webhook_"
+	                                                                                       "attempts a "
+	                                                                                       "WHERE "
+	                                                                                       "a.delivery_"
+	                                                                                       "id = d.id), "
+	                                                                                       "'[]')"
+	                                                                                       " FROM "
+	                                                                                       "webhook_"
+	                                                                                       "deliveries d "
+	                                                                                       "JOIN "
+	                                                                                       "webhook_"
+	                                                                                       "events v ON "
+	                                                                                       "v.event_id = "
+	                                                                                       "d.event_id"
+	                                                                                       " WHERE "
+	                                                                                       "d.endpoint_"
+	                                                                                       "id = $1 AND "
+	                                                                                       "d.tenant_id "
+	                                                                                       "= $2 AND "
+	                                                                                       "($3::bigint "
+	                                                                                       "IS NULL OR "
+	                                                                                       "d.id < "
+	                                                                                       "$3::bigint)"
+	                                                                                       "   AND "
+	                                                                                       "($4::text IS "
+	                                                                                       "NULL OR "
+	                                                                                       "d.status = "
+	                                                                                       "$4) ORDER BY "
+	                                                                                       "d.id DESC "
+	                                                                                       "LIMIT "
+	                                                                                       "$5::int + 1",
+	                     id, tenant, cursor, status, lld(q->arena, limit));
 #undef TS
 	if (pr == NULL)
 		return -1;
-	static const char *const names[] = {"id", "event_id", "type", "status", "attempts", "next_attempt_at",
-					    "last_status_code", "last_latency_ms", "last_response", "last_error",
-					    "created_at", "finished_at"};
+	static const char *const names[] = {"id",
+	                                    "event_id",
+	                                    "type",
+	                                    "status",
+	                                    "attempts",
+	                                    "next_attempt_at",
+	                                    "last_status_code",
+	                                    "last_latency_ms",
+	                                    "last_response",
+	                                    "last_error",
+	                                    "created_at",
+	                                    "finished_at"};
 	struct json_object *out = json_object_new_object(), *data = json_object_new_array();
 	int n = PQntuples(pr);
 	for (int i = 0; i < n && i < limit; i++) {
@@ -324,7 +391,8 @@ int h_admin_webhook_deliveries(struct req *q, struct resp *r)
 		json_object_array_add(data, o);
 	}
 	json_object_object_add(out, "data", data);
-	json_object_object_add(out, "next_cursor", n > limit ? json_object_new_string(db_val(pr, (int)limit - 1, 0)) : NULL);
+	json_object_object_add(out, "next_cursor",
+	                       n > limit ? json_object_new_string(db_val(pr, (int)limit - 1, 0)) : NULL);
 	resp_json(q, r, 200, out);
 	return 0;
 }
@@ -338,8 +406,9 @@ int h_admin_webhook_replay(struct req *q, struct resp *r)
 	if (!resource_id_valid(id) || (one && !resource_id_valid(one)))
 		return not_found(q, r);
 	const char *tenant = lld(q->arena, q->auth.tenant_id);
-	PGresult *ep = db_execp(app->db, q->arena,
-				"SELECT enabled FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2", id, tenant);
+	PGresult *ep =
+	    db_execp(app->db, q->arena,
+	             "SELECT enabled FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2", id, tenant);
 	if (ep == NULL)
 		return -1;
 	if (PQntuples(ep) != 1)
@@ -348,11 +417,12 @@ int h_admin_webhook_replay(struct req *q, struct resp *r)
 		resp_error(q, r, 409, "CONFLICT", "the endpoint is disabled; enable it before replaying");
 		return 0;
 	}
-	PGresult *pr = db_execp(app->db, q->arena,
-				"UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), give_up_at = NULL,"
-				" finished_at = NULL, updated_at = now() WHERE endpoint_id = $1 AND tenant_id = $2"
-				" AND status = 'dead' AND ($3::bigint IS NULL OR id = $3::bigint)",
-				id, tenant, one);
+	PGresult *pr = db_execp(
+	    app->db, q->arena,
+	    "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), give_up_at = NULL,"
+	    " finished_at = NULL, updated_at = now() WHERE endpoint_id = $1 AND tenant_id = $2"
+	    " AND status = 'dead' AND ($3::bigint IS NULL OR id = $3::bigint)",
+	    id, tenant, one);
 	if (pr == NULL)
 		return -1;
 	int n = atoi(PQcmdTuples(pr));

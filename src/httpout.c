@@ -21,7 +21,7 @@ struct xfer {
 	size_t body_seen;
 	bool too_big;
 	char errbuf[CURL_ERROR_SIZE];
-	struct xfer *next; /* waiting or finished-early list */
+	struct xfer *next;          /* waiting or finished-early list */
 	struct xfer *rprev, *rnext; /* running list */
 };
 
@@ -31,7 +31,7 @@ struct httpout {
 	int max_parallel;
 	long timeout_ms;
 	int running;
-	struct xfer *run_head; /* started, not finished */
+	struct xfer *run_head;              /* started, not finished */
 	struct xfer *wait_head, *wait_tail; /* queued, not started */
 	struct xfer *early;                 /* finished without a transfer */
 	void (*done)(struct httpout_req *, void *);
@@ -68,7 +68,7 @@ bool httpout_temporary(enum httpout_result r)
 }
 
 struct httpout *httpout_new(bool allow_private, int max_parallel, long default_timeout_ms,
-			    void (*done)(struct httpout_req *req, void *arg), void *arg)
+                            void (*done)(struct httpout_req *req, void *arg), void *arg)
 {
 	if (global_init() != 0)
 		return NULL;
@@ -271,7 +271,8 @@ static void complete(struct httpout *h, struct xfer *x, CURLcode rc)
 	} else {
 		r->result = rc == CURLE_OPERATION_TIMEDOUT ? HTTPOUT_TIMEOUT : HTTPOUT_NETWORK;
 		r->status = 0;
-		snprintf(r->error, sizeof r->error, "%.150s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+		snprintf(r->error, sizeof r->error, "%.150s",
+		         x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 	}
 	curl_multi_remove_handle(h->multi, x->easy);
 	unlink_running(h, x);

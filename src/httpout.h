@@ -74,7 +74,7 @@ struct httpout_req {
 struct httpout;
 
 struct httpout *httpout_new(bool allow_private, int max_parallel, long default_timeout_ms,
-			    void (*done)(struct httpout_req *req, void *arg), void *arg);
+                            void (*done)(struct httpout_req *req, void *arg), void *arg);
 int httpout_add(struct httpout *h, struct httpout_req *req);
 int httpout_poll(struct httpout *h, int wait_ms);
 int httpout_run(struct httpout *h, struct httpout_req *reqs, size_t n);

@@ -112,22 +112,22 @@ struct v4range {
 
 #define A(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 static const struct v4range v4ranges[] = {
-	{A(169, 254, 169, 254), 32, true, "cloud metadata"},
-	{A(0, 0, 0, 0), 8, true, "unspecified (0.0.0.0/8)"},
-	{A(255, 255, 255, 255), 32, true, "broadcast"},
-	{A(224, 0, 0, 0), 4, true, "multicast (224.0.0.0/4)"},
-	{A(240, 0, 0, 0), 4, true, "reserved (240.0.0.0/4)"},
-	{A(192, 0, 0, 0), 24, true, "IETF protocol assignments (192.0.0.0/24)"},
-	{A(192, 0, 2, 0), 24, true, "documentation (192.0.2.0/24)"},
-	{A(198, 51, 100, 0), 24, true, "documentation (198.51.100.0/24)"},
-	{A(203, 0, 113, 0), 24, true, "documentation (203.0.113.0/24)"},
-	{A(198, 18, 0, 0), 15, true, "benchmarking (198.18.0.0/15)"},
-	{A(127, 0, 0, 0), 8, false, "loopback (127.0.0.0/8)"},
-	{A(10, 0, 0, 0), 8, false, "private (10.0.0.0/8)"},
-	{A(172, 16, 0, 0), 12, false, "private (172.16.0.0/12)"},
-	{A(192, 168, 0, 0), 16, false, "private (192.168.0.0/16)"},
-	{A(100, 64, 0, 0), 10, false, "shared address space (100.64.0.0/10)"},
-	{A(169, 254, 0, 0), 16, false, "link-local (169.254.0.0/16)"},
+    {A(169, 254, 169, 254), 32, true, "cloud metadata"},
+    {A(0, 0, 0, 0), 8, true, "unspecified (0.0.0.0/8)"},
+    {A(255, 255, 255, 255), 32, true, "broadcast"},
+    {A(224, 0, 0, 0), 4, true, "multicast (224.0.0.0/4)"},
+    {A(240, 0, 0, 0), 4, true, "reserved (240.0.0.0/4)"},
+    {A(192, 0, 0, 0), 24, true, "IETF protocol assignments (192.0.0.0/24)"},
+    {A(192, 0, 2, 0), 24, true, "documentation (192.0.2.0/24)"},
+    {A(198, 51, 100, 0), 24, true, "documentation (198.51.100.0/24)"},
+    {A(203, 0, 113, 0), 24, true, "documentation (203.0.113.0/24)"},
+    {A(198, 18, 0, 0), 15, true, "benchmarking (198.18.0.0/15)"},
+    {A(127, 0, 0, 0), 8, false, "loopback (127.0.0.0/8)"},
+    {A(10, 0, 0, 0), 8, false, "private (10.0.0.0/8)"},
+    {A(172, 16, 0, 0), 12, false, "private (172.16.0.0/12)"},
+    {A(192, 168, 0, 0), 16, false, "private (192.168.0.0/16)"},
+    {A(100, 64, 0, 0), 10, false, "shared address space (100.64.0.0/10)"},
+    {A(169, 254, 0, 0), 16, false, "link-local (169.254.0.0/16)"},
 };
 #undef A
 
@@ -175,13 +175,13 @@ static bool v6_refused(const unsigned char *a, bool allow_private, const char **
 		bool always;
 		const char *name;
 	} r6[] = {
-		{{0xff}, 8, true, "multicast (ff00::/8)"},
-		{{0x01, 0x00}, 64, true, "discard (100::/64)"},
-		{{0x20, 0x01, 0x0d, 0xb8}, 32, true, "documentation (2001:db8::/32)"},
-		{{0x20, 0x01, 0x00, 0x00}, 32, true, "Teredo (2001::/32)"},
-		{{0xfc}, 7, false, "unique local (fc00::/7)"},
-		{{0xfe, 0x80}, 10, false, "link-local (fe80::/10)"},
-		{{0xfe, 0xc0}, 10, false, "site-local (fec0::/10)"},
+	    {{0xff}, 8, true, "multicast (ff00::/8)"},
+	    {{0x01, 0x00}, 64, true, "discard (100::/64)"},
+	    {{0x20, 0x01, 0x0d, 0xb8}, 32, true, "documentation (2001:db8::/32)"},
+	    {{0x20, 0x01, 0x00, 0x00}, 32, true, "Teredo (2001::/32)"},
+	    {{0xfc}, 7, false, "unique local (fc00::/7)"},
+	    {{0xfe, 0x80}, 10, false, "link-local (fe80::/10)"},
+	    {{0xfe, 0xc0}, 10, false, "site-local (fec0::/10)"},
 	};
 	if (!memcmp(a, zero, 16)) {
 		*why = "unspecified (::)";
@@ -276,7 +276,7 @@ fail(char *err, size_t errlen, enum ssrf_verdict v, const char *fmt, ...)
 }
 
 enum ssrf_verdict ssrf_check(const char *url, bool allow_private, struct ssrf_target *t, char *err,
-			     size_t errlen)
+                             size_t errlen)
 {
 	memset(t, 0, sizeof *t);
 	t->allow_private = allow_private;
@@ -286,7 +286,8 @@ enum ssrf_verdict ssrf_check(const char *url, bool allow_private, struct ssrf_ta
 		return fail(err, errlen, SSRF_BAD_URL, "the URL is too long");
 	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
 		if (*p <= ' ' || *p >= 0x7f)
-			return fail(err, errlen, SSRF_BAD_URL, "the URL contains spaces or control characters");
+			return fail(err, errlen, SSRF_BAD_URL,
+			            "the URL contains spaces or control characters");
 
 	enum ssrf_verdict v = SSRF_BAD_URL;
 	char *scheme = NULL, *host = NULL, *port = NULL;

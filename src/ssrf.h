@@ -67,7 +67,7 @@ typedef int (*ssrf_resolver_fn)(const char *host, struct sockaddr_storage *out, 
 void ssrf_set_resolver(ssrf_resolver_fn fn);
 
 enum ssrf_verdict ssrf_check(const char *url, bool allow_private, struct ssrf_target *t, char *err,
-			     size_t errlen);
+                             size_t errlen);
 int ssrf_pin(CURL *curl, struct ssrf_target *t);
 bool ssrf_addr_refused(const struct sockaddr *sa, bool allow_private, const char **why);
 void ssrf_target_free(struct ssrf_target *t);

@@ -30,8 +30,8 @@ int webhook_secret_parse(const char *text, unsigned char *key, size_t cap)
 	return n >= 16 && n <= 64 ? n : -1;
 }
 
-void webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long ts,
-		  const char *body, size_t bodylen, char *out)
+void webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long ts, const char *body,
+                  size_t bodylen, char *out)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
@@ -105,7 +105,7 @@ void webhook_event_id(char *out)
 }
 
 char *webhook_body(struct arena *a, const char *id, const char *type, const char *created_at,
-		   long long tenant_id, const char *data)
+                   long long tenant_id, const char *data)
 {
 	/* data is re-serialised, so what is signed is canonical compact JSON
 	 * whatever spacing the producer used. */
@@ -123,14 +123,15 @@ char *webhook_body(struct arena *a, const char *id, const char *type, const char
 	buf_puts(&b, ",\"created_at\":");
 	buf_json_str(&b, created_at);
 	buf_printf(&b, ",\"tenant_id\":\"%lld\",\"data\":", tenant_id);
-	buf_puts(&b, json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	buf_puts(&b,
+	         json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	buf_putc(&b, '}');
 	return buf_ok(&b) ? b.p : NULL;
 }
 
 int webhook_enqueue(struct app *app, struct arena *a, const char *event_id, long long tenant_id,
-		    const char *type, const char *body, const char *created_at,
-		    const char *stream_id, long long only_endpoint, long long except_endpoint)
+                    const char *type, const char *body, const char *created_at, const char *stream_id,
+                    long long only_endpoint, long long except_endpoint)
 {
 	char tenant[24], only[24], except[24];
 	snprintf(tenant, sizeof tenant, "%lld", tenant_id);

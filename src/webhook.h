@@ -41,8 +41,8 @@ void webhook_secret_new(unsigned char key[WEBHOOK_KEY_LEN], char *out);
  * length, or -1 when the text is not such a secret. */
 int webhook_secret_parse(const char *text, unsigned char *key, size_t cap);
 /* "v1,<base64>" into out (WEBHOOK_SIG_LEN + 1 bytes). */
-void webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long ts,
-		  const char *body, size_t bodylen, char *out);
+void webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long ts, const char *body,
+                  size_t bodylen, char *out);
 
 /* Delay after failed attempt n (>= 1); u in [0, 1) picks the jitter. */
 int64_t webhook_backoff_ms(int n, double u);
@@ -54,7 +54,7 @@ int64_t webhook_next_attempt_ms(int n, int64_t now_ms, int64_t give_up_ms, doubl
  * must be a JSON object text. created_at: ISO 8601 UTC. NULL when data is
  * not a JSON object (a poison event) or on allocation failure. */
 char *webhook_body(struct arena *a, const char *id, const char *type, const char *created_at,
-		   long long tenant_id, const char *data);
+                   long long tenant_id, const char *data);
 /* ISO 8601 UTC with milliseconds of a Unix time in ms (out: 25 bytes). */
 void webhook_iso_time(int64_t ms, char *out);
 /* A new event id: "evt_" + 24 hex characters (out: 29 bytes). */
@@ -67,7 +67,7 @@ void webhook_event_id(char *out);
  * filter (the notice that an endpoint was disabled). Runs as one statement.
  * Returns the number of deliveries created, or -1 on a database error. */
 int webhook_enqueue(struct app *app, struct arena *a, const char *event_id, long long tenant_id,
-		    const char *type, const char *body, const char *created_at,
-		    const char *stream_id, long long only_endpoint, long long except_endpoint);
+                    const char *type, const char *body, const char *created_at, const char *stream_id,
+                    long long only_endpoint, long long except_endpoint);
 
 #endif

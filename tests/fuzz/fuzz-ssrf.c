@@ -23,9 +23,9 @@ static uint32_t hash(const char *s)
 /* Every name resolves; its hash picks the address, often a refused one. */
 static int fake_resolver(const char *host, struct sockaddr_storage *out, int max)
 {
-	static const char *const picks[] = {"127.0.0.1", "10.1.2.3", "169.254.169.254", "93.184.216.34",
-					    "::1", "fd00::1", "::ffff:192.168.1.1", "2606:4700::1111",
-					    "8.8.8.8", "100.64.0.1"};
+	static const char *const picks[] = {"127.0.0.1", "10.1.2.3",  "169.254.169.254",    "93.184.216.34",
+	                                    "::1",       "fd00::1",   "::ffff:192.168.1.1", "2606:4700::1111",
+	                                    "8.8.8.8",   "100.64.0.1"};
 	uint32_t h = hash(host);
 	if (h % 17 == 0)
 		return -1; /* "does not resolve" */

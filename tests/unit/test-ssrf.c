@@ -23,14 +23,14 @@ static const struct {
 	const char *name;
 	const char *addrs[3];
 } fake_dns[] = {
-	{"internal.test", {"10.0.0.5"}},
-	{"rebind.test", {"93.184.216.34", "127.0.0.1"}},
-	{"metadata.test", {"169.254.169.254"}},
-	{"v6private.test", {"fd12::1"}},
-	{"v6mapped.test", {"::ffff:192.168.0.10"}},
-	{"cgnat.test", {"100.100.1.1"}},
-	{"public.test", {"93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"}},
-	{"pinned.test", {"127.0.0.1"}},
+    {"internal.test", {"10.0.0.5"}},
+    {"rebind.test", {"93.184.216.34", "127.0.0.1"}},
+    {"metadata.test", {"169.254.169.254"}},
+    {"v6private.test", {"fd12::1"}},
+    {"v6mapped.test", {"::ffff:192.168.0.10"}},
+    {"cgnat.test", {"100.100.1.1"}},
+    {"public.test", {"93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"}},
+    {"pinned.test", {"127.0.0.1"}},
 };
 
 static int fake_resolver(const char *host, struct sockaddr_storage *out, int max)
@@ -56,69 +56,69 @@ static int fake_resolver(const char *host, struct sockaddr_storage *out, int max
 /* ---- the table: all refused with the guard on ---- */
 
 static const char *const refused[] = {
-	/* loopback, every spelling */
-	"http://127.0.0.1/",
-	"http://127.0.0.1:8080/hook",
-	"https://127.0.0.1/",
-	"http://127.1/",
-	"http://127.255.255.254/",
-	"http://2130706433/",
-	"http://0x7f000001/",
-	"http://0x7f.1/",
-	"http://017700000001/",
-	"http://0177.0.0.1/",
-	"http://0x7f.0x0.0x0.0x1/",
-	"http://%31%32%37.0.0.1/",
-	"http://user:pass@127.0.0.1/",
-	"http://localhost/",
-	"http://LOCALHOST./",
-	"http://api.localhost/",
-	"http://0.0.0.0/",
-	"http://0/",
-	/* private and shared */
-	"http://10.0.0.1/",
-	"http://10.255.255.255/",
-	"http://172.16.0.1/",
-	"http://172.31.255.254/",
-	"http://192.168.1.1/",
-	"http://100.64.0.1/",
-	/* link-local and metadata */
-	"http://169.254.169.254/latest/meta-data/",
-	"http://169.254.0.1/",
-	"http://2852039166/",
-	"http://[fd00:ec2::254]/",
-	/* IPv6 forms */
-	"http://[::1]/",
-	"http://[0:0:0:0:0:0:0:1]/",
-	"http://[::]/",
-	"http://[::ffff:127.0.0.1]/",
-	"http://[::ffff:7f00:1]/",
-	"http://[::ffff:169.254.169.254]/",
-	"http://[::ffff:10.0.0.1]/",
-	"http://[::127.0.0.1]/",
-	"http://[64:ff9b::7f00:1]/",
-	"http://[2002:7f00:1::]/",
-	"http://[fc00::1]/",
-	"http://[fd12:3456::1]/",
-	"http://[fe80::1]/",
-	"http://[fe80::1%25eth0]/",
-	"http://[fec0::1]/",
-	"http://[ff02::1]/",
-	"http://[2001:db8::1]/",
-	/* multicast, broadcast, reserved, documentation */
-	"http://224.0.0.1/",
-	"http://239.255.255.250:1900/",
-	"http://255.255.255.255/",
-	"http://240.0.0.1/",
-	"http://192.0.2.1/",
-	"http://198.18.0.1/",
-	/* names that resolve to refused space */
-	"http://internal.test/",
-	"http://rebind.test/",
-	"http://metadata.test/",
-	"http://v6private.test/",
-	"http://v6mapped.test/",
-	"http://cgnat.test:8443/x",
+    /* loopback, every spelling */
+    "http://127.0.0.1/",
+    "http://127.0.0.1:8080/hook",
+    "https://127.0.0.1/",
+    "http://127.1/",
+    "http://127.255.255.254/",
+    "http://2130706433/",
+    "http://0x7f000001/",
+    "http://0x7f.1/",
+    "http://017700000001/",
+    "http://0177.0.0.1/",
+    "http://0x7f.0x0.0x0.0x1/",
+    "http://%31%32%37.0.0.1/",
+    "http://user:pass@127.0.0.1/",
+    "http://localhost/",
+    "http://LOCALHOST./",
+    "http://api.localhost/",
+    "http://0.0.0.0/",
+    "http://0/",
+    /* private and shared */
+    "http://10.0.0.1/",
+    "http://10.255.255.255/",
+    "http://172.16.0.1/",
+    "http://172.31.255.254/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    /* link-local and metadata */
+    "http://169.254.169.254/latest/meta-data/",
+    "http://169.254.0.1/",
+    "http://2852039166/",
+    "http://[fd00:ec2::254]/",
+    /* IPv6 forms */
+    "http://[::1]/",
+    "http://[0:0:0:0:0:0:0:1]/",
+    "http://[::]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[::ffff:7f00:1]/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[::ffff:10.0.0.1]/",
+    "http://[::127.0.0.1]/",
+    "http://[64:ff9b::7f00:1]/",
+    "http://[2002:7f00:1::]/",
+    "http://[fc00::1]/",
+    "http://[fd12:3456::1]/",
+    "http://[fe80::1]/",
+    "http://[fe80::1%25eth0]/",
+    "http://[fec0::1]/",
+    "http://[ff02::1]/",
+    "http://[2001:db8::1]/",
+    /* multicast, broadcast, reserved, documentation */
+    "http://224.0.0.1/",
+    "http://239.255.255.250:1900/",
+    "http://255.255.255.255/",
+    "http://240.0.0.1/",
+    "http://192.0.2.1/",
+    "http://198.18.0.1/",
+    /* names that resolve to refused space */
+    "http://internal.test/",
+    "http://rebind.test/",
+    "http://metadata.test/",
+    "http://v6private.test/",
+    "http://v6mapped.test/",
+    "http://cgnat.test:8443/x",
 };
 
 static void t_refused_table(void)
@@ -143,10 +143,19 @@ static void t_refused_table(void)
 static void t_bad_urls(void)
 {
 	static const char *const bad[] = {
-		"ftp://example.com/", "file:///etc/passwd", "gopher://127.0.0.1:6379/_INFO",
-		"dict://127.0.0.1:11211/", "javascript:alert(1)", "http://", "",
-		"http://exa mple.com/", "http://example.com/\r\nX: y", "http://\xe2\x91\xa0\xe2\x91\xa1\xe2\x91\xa6.0.0.1/",
-		"http://example.com:99999/", "//example.com/", "http://[::1/",
+	    "ftp://example.com/",
+	    "file:///etc/passwd",
+	    "gopher://127.0.0.1:6379/_INFO",
+	    "dict://127.0.0.1:11211/",
+	    "javascript:alert(1)",
+	    "http://",
+	    "",
+	    "http://exa mple.com/",
+	    "http://example.com/\r\nX: y",
+	    "http://\xe2\x91\xa0\xe2\x91\xa1\xe2\x91\xa6.0.0.1/",
+	    "http://example.com:99999/",
+	    "//example.com/",
+	    "http://[::1/",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct ssrf_target t;
@@ -170,7 +179,7 @@ static void t_allowed(void)
 	CU_ASSERT_EQUAL(t.naddrs, 2);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t.resolve);
 	CU_ASSERT_STRING_EQUAL(t.resolve->data,
-			       "public.test:443:93.184.216.34,[2606:2800:220:1:248:1893:25c8:1946]");
+	                       "public.test:443:93.184.216.34,[2606:2800:220:1:248:1893:25c8:1946]");
 	ssrf_target_free(&t);
 	CU_ASSERT_EQUAL(ssrf_check("http://8.8.8.8:8080/", false, &t, err, sizeof err), SSRF_OK);
 	CU_ASSERT_TRUE(t.literal);
@@ -187,12 +196,14 @@ static void t_allowed(void)
 static void t_allow_private(void)
 {
 	static const char *const ok[] = {
-		"http://127.0.0.1:9/", "http://[::1]/", "http://10.1.2.3/", "http://192.168.0.1/",
-		"http://[fd12::1]/", "http://169.254.10.10/", "http://2130706433/", "http://localhost/",
+	    "http://127.0.0.1:9/", "http://[::1]/",         "http://10.1.2.3/",   "http://192.168.0.1/",
+	    "http://[fd12::1]/",   "http://169.254.10.10/", "http://2130706433/", "http://localhost/",
 	};
 	static const char *const still[] = {
-		"http://169.254.169.254/", "http://[fd00:ec2::254]/", "http://0.0.0.0/", "http://[::]/",
-		"http://224.0.0.1/", "http://[ff02::1]/", "http://255.255.255.255/", "http://[::ffff:169.254.169.254]/",
+	    "http://169.254.169.254/", "http://[fd00:ec2::254]/",
+	    "http://0.0.0.0/",         "http://[::]/",
+	    "http://224.0.0.1/",       "http://[ff02::1]/",
+	    "http://255.255.255.255/", "http://[::ffff:169.254.169.254]/",
 	};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		struct ssrf_target t;
@@ -239,11 +250,14 @@ static void *serve_conn(void *p)
 			usleep(300000);
 			resp = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow";
 		} else if (!strncmp(path, "redirect", 8)) {
-			resp = "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+			resp = "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\nConnection: "
+			       "close\r\n\r\n";
 		} else if (!strncmp(path, "echo", 4)) {
 			char out[4200];
-			int len = snprintf(out, sizeof out, "HTTP/1.1 500 Oops\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-					   strlen(end + 4), end + 4);
+			int len = snprintf(
+			    out, sizeof out,
+			    "HTTP/1.1 500 Oops\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+			    strlen(end + 4), end + 4);
 			if (write(fd, out, (size_t)len) < 0)
 				break;
 			break;
@@ -413,13 +427,13 @@ static void t_connect_time_check(void)
 }
 
 static const struct unit_case cases[] = {
-	{"refused targets table (guard on)", t_refused_table},
-	{"malformed and non-http URLs", t_bad_urls},
-	{"public targets pass and are pinned", t_allowed},
-	{"allow_private still refuses metadata and multicast", t_allow_private},
-	{"httpout: 30 slow requests run concurrently", t_httpout_concurrent},
-	{"httpout: timeout, no redirect, body, pinning, refusals", t_httpout_outcomes},
-	{"connect-time check beats a rebinding answer", t_connect_time_check},
-	{NULL, NULL},
+    {"refused targets table (guard on)", t_refused_table},
+    {"malformed and non-http URLs", t_bad_urls},
+    {"public targets pass and are pinned", t_allowed},
+    {"allow_private still refuses metadata and multicast", t_allow_private},
+    {"httpout: 30 slow requests run concurrently", t_httpout_concurrent},
+    {"httpout: timeout, no redirect, body, pinning, refusals", t_httpout_outcomes},
+    {"connect-time check beats a rebinding answer", t_connect_time_check},
+    {NULL, NULL},
 };
 UNIT_MAIN("ssrf")

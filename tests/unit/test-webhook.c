@@ -17,15 +17,16 @@ static void t_sign_vectors(void)
 		long long ts;
 		const char *body, *sig;
 	} v[] = {
-		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
-		 "{\"test\": 2432232314}", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
-		/* python3 -c 'import hmac,hashlib,base64; k=bytes(range(32));
-		 *   print(base64.b64encode(hmac.new(k,b"evt_1.1700000000.{}",hashlib.sha256).digest()))' */
-		{"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "evt_1", 1700000000, "{}",
-		 "v1,bXtchBV0Hi1flm60IFUb87JKA3d/Yvv8UoEjbNotegk="},
-		{"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "evt_0123456789abcdef01234567", 1764000000,
-		 "{\"id\":\"evt_0123456789abcdef01234567\",\"type\":\"conversion.created\",\"data\":{\"payout\":\"2.50\"}}",
-		 "v1,C+ogN+DCxwAeVrbk9r1/Xedz5mfw6b2OUSLlTaaeIIE="},
+	    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
+	     "{\"test\": 2432232314}", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
+	    /* python3 -c 'import hmac,hashlib,base64; k=bytes(range(32));
+	     *   print(base64.b64encode(hmac.new(k,b"evt_1.1700000000.{}",hashlib.sha256).digest()))' */
+	    {"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "evt_1", 1700000000, "{}",
+	     "v1,bXtchBV0Hi1flm60IFUb87JKA3d/Yvv8UoEjbNotegk="},
+	    {"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "evt_0123456789abcdef01234567", 1764000000,
+	     "{\"id\":\"evt_0123456789abcdef01234567\",\"type\":\"conversion.created\",\"data\":{\"payout\":"
+	     "\"2.50\"}}",
+	     "v1,C+ogN+DCxwAeVrbk9r1/Xedz5mfw6b2OUSLlTaaeIIE="},
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		unsigned char key[64];
@@ -72,11 +73,15 @@ static void t_secrets(void)
 static void t_body(void)
 {
 	struct arena *a = arena_new(4096);
-	const char *b = webhook_body(a, "evt_1", "conversion.created", "2026-01-02T03:04:05.000Z", 7,
-				     "{ \"conversion_id\" : \"12\", \"payout\":\"2.50\", \"url\":\"http://x/y\" }");
+	const char *b =
+	    webhook_body(a, "evt_1", "conversion.created", "2026-01-02T03:04:05.000Z", 7,
+	                 "{ \"conversion_id\" : \"12\", \"payout\":\"2.50\", \"url\":\"http://x/y\" }");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-	CU_ASSERT_STRING_EQUAL(b, "{\"id\":\"evt_1\",\"type\":\"conversion.created\",\"created_at\":\"2026-01-02T03:04:05.000Z\","
-				  "\"tenant_id\":\"7\",\"data\":{\"conversion_id\":\"12\",\"payout\":\"2.50\",\"url\":\"http://x/y\"}}");
+	CU_ASSERT_STRING_EQUAL(
+	    b,
+	    "{\"id\":\"evt_1\",\"type\":\"conversion.created\",\"created_at\":\"2026-01-02T03:04:05.000Z\","
+	    "\"tenant_id\":\"7\",\"data\":{\"conversion_id\":\"12\",\"payout\":\"2.50\",\"url\":\"http://x/"
+	    "y\"}}");
 	struct json_object *o = json_tokener_parse(b);
 	CU_ASSERT_PTR_NOT_NULL(o);
 	json_object_put(o);
@@ -100,8 +105,8 @@ static void t_backoff_table(void)
 		int n;
 		int64_t ms;
 	} t[] = {
-		{1, 5000}, {2, 20000}, {3, 80000}, {4, 320000}, {5, 1280000}, {6, 5120000},
-		{7, 20480000}, {8, 43200000}, {9, 43200000}, {30, 43200000}, {1000, 43200000},
+	    {1, 5000},     {2, 20000},    {3, 80000},    {4, 320000},    {5, 1280000},     {6, 5120000},
+	    {7, 20480000}, {8, 43200000}, {9, 43200000}, {30, 43200000}, {1000, 43200000},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		CU_ASSERT_EQUAL(webhook_backoff_ms(t[i].n, 0.5), t[i].ms);
@@ -120,9 +125,20 @@ static void t_schedule_compressed_clock(void)
 {
 	const int64_t H = 3600000, give_up = 72 * H;
 	static const int64_t expected[] = {
-		0, 5000, 25000, 105000, 425000, 1705000, 6825000, 27305000, /* 5 s .. 5.7 h */
-		27305000 + 12 * H, 27305000 + 24 * H, 27305000 + 36 * H, 27305000 + 48 * H,
-		27305000 + 60 * H, 72 * H, /* the last try at the give-up time */
+	    0,
+	    5000,
+	    25000,
+	    105000,
+	    425000,
+	    1705000,
+	    6825000,
+	    27305000, /* 5 s .. 5.7 h */
+	    27305000 + 12 * H,
+	    27305000 + 24 * H,
+	    27305000 + 36 * H,
+	    27305000 + 48 * H,
+	    27305000 + 60 * H,
+	    72 * H, /* the last try at the give-up time */
 	};
 	const size_t n_expected = sizeof expected / sizeof expected[0];
 	int64_t now = 0;
@@ -160,11 +176,11 @@ static void t_schedule_compressed_clock(void)
 }
 
 static const struct unit_case cases[] = {
-	{"Standard Webhooks signature vectors", t_sign_vectors},
-	{"whsec_ secrets", t_secrets},
-	{"event body", t_body},
-	{"backoff table", t_backoff_table},
-	{"retry schedule on a compressed clock", t_schedule_compressed_clock},
-	{NULL, NULL},
+    {"Standard Webhooks signature vectors", t_sign_vectors},
+    {"whsec_ secrets", t_secrets},
+    {"event body", t_body},
+    {"backoff table", t_backoff_table},
+    {"retry schedule on a compressed clock", t_schedule_compressed_clock},
+    {NULL, NULL},
 };
 UNIT_MAIN("webhook")
