@@ -9,8 +9,9 @@
  * leftovers are read again first (ID 0), other consumers' are taken over
  * with XAUTOCLAIM once idle for --claim-idle-ms (60 s). Storing twice is
  * harmless (unique event id, unique endpoint+event). An entry that can
- * never be stored (no id, data not a JSON object, unknown tenant) goes to
- * the stream afftok:events:dead with the reason, and is acknowledged.
+ * never be stored (no id, data not a JSON object), or that was handed out
+ * 5 times without an acknowledgement (it kills its consumers), goes to the
+ * stream afftok:events:dead with the reason, and is acknowledged.
  *
  * Delivery. Due deliveries are claimed with FOR UPDATE SKIP LOCKED, at most
  * per_endpoint in flight to one endpoint and max_parallel in all; claiming
@@ -273,6 +274,38 @@ static int read_own_pending(struct state *s)
 			return -1;
 		arena_reset(s->scratch);
 	}
+}
+
+/* An entry handed out MAX_DELIVERIES times without an acknowledgement is
+ * one that kills (or hangs) every consumer that reads it before it can be
+ * stored: it goes to the dead-letter stream instead of taking the next
+ * consumer down too. Returns 0, or -1 when Redis failed. */
+#define MAX_DELIVERIES 5
+static int drop_poison(struct state *s)
+{
+	char idle[24];
+	snprintf(idle, sizeof idle, "%ld", s->o.claim_idle_ms);
+	redisReply *r = kv_cmd(s->app->kv, s->scratch, "XPENDING %s %s IDLE %s - + 100", STREAM, GROUP, idle);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
+		    e->element[0]->type != REDIS_REPLY_STRING || e->element[3]->integer < MAX_DELIVERIES)
+			continue;
+		const char *id = e->element[0]->str;
+		redisReply *x = kv_cmd(s->app->kv, s->scratch, "XRANGE %s %s %s", STREAM, id, id);
+		const redisReply *fields = NULL;
+		if (x && x->type == REDIS_REPLY_ARRAY && x->elements == 1 && x->element[0]->elements > 1)
+			fields = x->element[0]->element[1];
+		char why[80];
+		snprintf(why, sizeof why, "handed out %lld times without being acknowledged",
+		         e->element[3]->integer);
+		dead_letter(s, id, fields, why);
+		if (kv_cmd(s->app->kv, s->scratch, "XACK %s %s %s", STREAM, GROUP, id) == NULL)
+			return -1;
+	}
+	return 0;
 }
 
 /* Entries other consumers read but never acknowledged. */
@@ -812,7 +845,7 @@ int job_webhooks(struct app *app, struct arena *a, int argc, char **argv)
 		return EX_OSERR;
 	}
 	int rc = EX_OK;
-	if (ensure_group(&s) != 0 || read_own_pending(&s) != 0 || autoclaim(&s) < 0) {
+	if (ensure_group(&s) != 0 || drop_poison(&s) != 0 || read_own_pending(&s) != 0 || autoclaim(&s) < 0) {
 		log_err("reading %s failed: %s", STREAM, s.db_down ? db_error(app->db) : kv_error(app->kv));
 		rc = EX_TEMPFAIL;
 		goto out;
@@ -832,6 +865,7 @@ int job_webhooks(struct app *app, struct arena *a, int argc, char **argv)
 				stopping = true;
 			}
 			if (now >= next_autoclaim) {
+				drop_poison(&s);
 				autoclaim(&s);
 				next_autoclaim = now + 30000;
 			}

@@ -329,6 +329,18 @@ contains "dead letter says why" "JSON object" "$(rcli XRANGE afftok:events:dead 
 eq "poison entries acknowledged" 0 "$(rcli XPENDING afftok:events webhooks | head -n 1)"
 eq "an event nobody subscribes to is not stored" 0 "$(dsql "SELECT count(*) FROM webhook_events WHERE event_id = 'evt_nobody'")"
 
+# An entry that every consumer dies on (handed out 5 times, never acked)
+# is dead-lettered rather than taking the next consumer down.
+killer=$(rcli XADD afftok:events '*' type cap.reached id evt_killer tenant_id "$T" data '{}')
+rcli XREADGROUP GROUP webhooks victim-1 COUNT 100 STREAMS afftok:events '>' >/dev/null
+for i in 2 3 4 5; do rcli XCLAIM afftok:events webhooks "victim-$i" 0 "$killer" >/dev/null; done
+before=$(rcli XLEN afftok:events:dead)
+run_job --claim-idle-ms 0
+eq "an entry handed out 5 times is dead-lettered" $((before + 1)) "$(rcli XLEN afftok:events:dead)"
+contains "... with the reason" "handed out 5 times" "$(rcli XREVRANGE afftok:events:dead + - COUNT 1 | tr '\n' ' ')"
+eq "... and not delivered" 0 "$(received /flaky/2/b | grep -c '"id": "evt_killer"')"
+eq "... and acknowledged" 0 "$(rcli XPENDING afftok:events webhooks | head -n 1)"
+
 # ---- rotation: both secrets sign during the overlap ----
 admin POST "/admin/webhooks/$B/rotate?overlap_s=3600"
 eq "rotate: 200" 200 "$STATUS"
