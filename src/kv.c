@@ -3,6 +3,7 @@
  * every (re)connect. */
 #include "kv.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,15 +144,31 @@ static bool is_master(redisContext *c)
 	return ok;
 }
 
+/* Between commands nothing is owed to us, so a readable socket means the
+ * server closed it (restart, failover, idle timeout). */
+static bool closed_by_server(redisContext *c)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+	return poll(&p, 1, 0) > 0;
+}
+
 bool kv_ready(struct kv *kv)
 {
-	if (kv->c)
-		return true;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec < kv->retry_after.tv_sec ||
-	    (now.tv_sec == kv->retry_after.tv_sec && now.tv_nsec < kv->retry_after.tv_nsec))
-		return false;
+	if (kv->c) {
+		if (!closed_by_server(kv->c))
+			return true;
+		/* Reconnect now instead of failing a command on a dead
+		 * connection (a killed master: the Sentinels name another). */
+		redisFree(kv->c);
+		kv->c = NULL;
+		log_warn("redis: connection closed by the server; reconnecting");
+	} else {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec < kv->retry_after.tv_sec ||
+		    (now.tv_sec == kv->retry_after.tv_sec && now.tv_nsec < kv->retry_after.tv_nsec))
+			return false;
+	}
 	struct timeval ct = ms_tv(kv->connect_timeout_ms);
 	char mhost[256];
 	int mport = 0;
