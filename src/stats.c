@@ -507,8 +507,15 @@ static enum stats_status run_on(struct db *db, struct arena *a, const struct sta
 		goto out;
 	res = db_exec(db, a, sql, s.np, s.pv);
 	if (res == NULL) {
-		if (PQstatus(db_conn(db)) != CONNECTION_OK)
+		if (PQstatus(db_conn(db)) != CONNECTION_OK) {
 			st = STATS_UNAVAILABLE;
+		} else if (!strcmp(db_sqlstate(db), "57014")) {
+			/* statement_timeout: the request asks for more than a request
+			 * may read; say so instead of a 500. */
+			*bad = "to";
+			*why = "makes a report too large to compute in time: narrow the range or group by fewer dimensions";
+			st = STATS_BAD_PARAM;
+		}
 		goto out;
 	}
 	int n = PQntuples(res);
