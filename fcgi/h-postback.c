@@ -179,3 +179,69 @@ int h_admin_postbacks(struct req *q, struct resp *r)
 		buf_puts(&r->body, "null}\n");
 	return 0;
 }
+
+/* GET /admin/conversions/<id>: one conversion. PATCH with
+ * {"status":"approved"|"pending"|"rejected","reason":"..."}: a manual status
+ * change, audited (conversion_status_log: actor key, reason), announced with
+ * a conversion.updated event and an affiliate postback like any change. */
+int h_admin_conversion(struct req *q, struct resp *r)
+{
+	struct app *app = q->app;
+	const char *id = q->args[0];
+	if (id == NULL || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id)) {
+		resp_error(q, r, 404, "NOT_FOUND", "no such conversion");
+		return 0;
+	}
+	const char *previous = NULL;
+	if (q->method == HTTP_PATCH) {
+		struct json_object *o = q->json, *v;
+		if (o == NULL || !json_object_is_type(o, json_type_object)) {
+			resp_error(q, r, 400, "BAD_REQUEST", "the body must be a JSON object");
+			return 0;
+		}
+		json_object_object_foreach(o, key, val) {
+			(void)val;
+			if (strcmp(key, "status") && strcmp(key, "reason")) {
+				resp_error(q, r, 400, "INVALID_PARAMETER", "field '%s' is not known", key);
+				return 0;
+			}
+		}
+		enum conv_status to;
+		if (!json_object_object_get_ex(o, "status", &v) || !json_object_is_type(v, json_type_string) ||
+		    !conv_status_from_name(json_object_get_string(v), &to)) {
+			resp_error(q, r, 400, "INVALID_PARAMETER", "field 'status' must be approved, pending or rejected");
+			return 0;
+		}
+		const char *reason = NULL;
+		if (!json_object_object_get_ex(o, "reason", &v) || !json_object_is_type(v, json_type_string) ||
+		    (reason = json_object_get_string(v))[0] == '\0' || strlen(reason) > 500) {
+			resp_error(q, r, 400, "INVALID_PARAMETER", "field 'reason' is required (1 to 500 characters)");
+			return 0;
+		}
+		struct conv_result res;
+		const char *actor = arena_sprintf(q->arena, "key:%lld", q->auth.key_id);
+		if (conv_set_status(app, q->arena, q->auth.tenant_id, id, to, actor, reason, &res) != 0)
+			return -1;
+		if (res.outcome == CO_CLICK_NOT_FOUND) {
+			resp_error(q, r, 404, "NOT_FOUND", "no such conversion");
+			return 0;
+		}
+		if (res.outcome != CO_UPDATED && res.outcome != CO_DUPLICATE) {
+			answer(q, r, &res);
+			return 0;
+		}
+		previous = res.previous_status;
+	}
+	const char *obj = conv_json(app, q->arena, q->auth.tenant_id, id);
+	if (obj == NULL) {
+		resp_error(q, r, 404, "NOT_FOUND", "no such conversion");
+		return 0;
+	}
+	r->status = 200;
+	r->content_type = "application/json";
+	if (previous) /* the object with what it was before this change */
+		buf_printf(&r->body, "%.*s,\"previous_status\":\"%s\"}\n", (int)strlen(obj) - 1, obj, previous);
+	else
+		buf_printf(&r->body, "%s\n", obj);
+	return 0;
+}

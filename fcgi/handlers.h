@@ -56,5 +56,6 @@ int h_admin_health(struct req *q, struct resp *r);
 int h_postback(struct req *q, struct resp *r);
 int h_pixel(struct req *q, struct resp *r);
 int h_admin_postbacks(struct req *q, struct resp *r);
+int h_admin_conversion(struct req *q, struct resp *r);
 
 #endif

@@ -32,6 +32,7 @@ const struct route routes[] = {
 	/* POST: the Web SDK's navigator.sendBeacon (form body, same parameters). */
 	{"/pixel", HTTP_GET | HTTP_POST, R_ANYPARAM, 0, NULL, h_pixel},
 	{"/admin/postbacks", HTTP_GET, R_DB | R_TENANT | R_RL_ADMIN, ADMIN, admin_postbacks_params, h_admin_postbacks},
+	{"/admin/conversions/*", HTTP_GET | HTTP_PATCH, R_DB | R_TENANT | R_RL_ADMIN, TADMIN, NULL, h_admin_conversion},
 	/* Core admin collections (h-admin-core.c). Reads may be open to the
 	 * advertiser/affiliate a row belongs to; writes are the tenant admin's;
 	 * tenants are the operator's. Entries are tried in order, so the GET

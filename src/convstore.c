@@ -113,9 +113,9 @@ static const char *const insert_names[] = {
 static const char *UPDATE_SQL =
 	"WITH up AS (UPDATE conversions SET status = $status, updated_at = now() "
 	"WHERE id = $id AND status = $old RETURNING *)"
-	SIDE_EFFECTS("up", "conversion.updated", "$old::text", "NULL::text")
+	SIDE_EFFECTS("up", "conversion.updated", "$old::text", "$why::text")
 	"SELECT id, payout::text FROM up";
-static const char *const update_names[] = {"status", "id", "old", "src", "actor", "evt"};
+static const char *const update_names[] = {"status", "id", "old", "src", "actor", "evt", "why"};
 
 /* Both statements, numbered once per process. */
 static const char *insert_sql, *update_sql;
@@ -126,7 +126,7 @@ static int prepare_sql(struct arena *a)
 	if (insert_sql)
 		return 0;
 	char *i = number_params(a, INSERT_SQL, insert_names, 25);
-	char *u = number_params(a, UPDATE_SQL, update_names, 6);
+	char *u = number_params(a, UPDATE_SQL, update_names, 7);
 	if (!i || !u || strlen(i) >= sizeof numbered_insert || strlen(u) >= sizeof numbered_update)
 		return -1;
 	strcpy(numbered_insert, i);
@@ -585,9 +585,9 @@ static int record(struct app *app, struct arena *a, const struct conv_input *in,
 		}
 		new_event_id(evt);
 		evt[28] = '\0';
-		const char *u[6] = {conv_status_name(want), db_val(ex, 0, 0), conv_status_name(old),
-				    who->source, actor, evt};
-		PGresult *up = exec_prepared(app, a, PS_UPDATE, update_sql, 6, u);
+		const char *u[7] = {conv_status_name(want), db_val(ex, 0, 0), conv_status_name(old),
+				    who->source, actor, evt, NULL};
+		PGresult *up = exec_prepared(app, a, PS_UPDATE, update_sql, 7, u);
 		if (up == NULL)
 			return unavailable(app, out);
 		if (PQntuples(up) == 1) {
@@ -613,4 +613,54 @@ int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
 			return unavailable(app, out);
 	}
 	return rc;
+}
+
+int conv_set_status(struct app *app, struct arena *a, long long tenant, const char *id,
+		    enum conv_status to, const char *actor, const char *reason, struct conv_result *out)
+{
+	memset(out, 0, sizeof *out);
+	if (prepare_sql(a) != 0)
+		return -1;
+	PGresult *ex = db_execp(app->db, a,
+		"SELECT id, status, payout::text, click_id FROM conversions "
+		"WHERE tenant_id = $1 AND id = $2::bigint FOR UPDATE", ll(a, tenant), id);
+	if (ex == NULL)
+		return unavailable(app, out);
+	if (PQntuples(ex) == 0)
+		return fail(out, CO_CLICK_NOT_FOUND, "no such conversion");
+	enum conv_status old;
+	if (!conv_status_from_name(db_val(ex, 0, 1), &old))
+		return -1;
+	if (old == to) {
+		fill_ok(out, CO_DUPLICATE, db_val(ex, 0, 0), db_val(ex, 0, 2), db_val(ex, 0, 3));
+		out->status = conv_status_name(old);
+		return 0;
+	}
+	/* A person with an admin key may make any change (that is what the
+	 * manual route is for); it is audited with its reason and announced
+	 * like any other change. */
+	char evt[32];
+	new_event_id(evt);
+	const char *u[7] = {conv_status_name(to), db_val(ex, 0, 0), conv_status_name(old), "manual",
+			    actor, evt, reason};
+	PGresult *up = exec_prepared(app, a, PS_UPDATE, update_sql, 7, u);
+	if (up == NULL)
+		return unavailable(app, out);
+	if (PQntuples(up) != 1) /* impossible under FOR UPDATE */
+		return fail(out, CO_CONFLICT, "the conversion changed concurrently; retry");
+	fill_ok(out, CO_UPDATED, db_val(up, 0, 0), db_val(up, 0, 1), db_val(ex, 0, 3));
+	out->status = conv_status_name(to);
+	out->previous_status = conv_status_name(old);
+	return 0;
+}
+
+char *conv_json(struct app *app, struct arena *a, long long tenant, const char *id)
+{
+	PGresult *res = db_execp(app->db, a,
+		"SELECT (" EVENT_DATA("c", "NULL::text") " - 'previous_status' || "
+		"jsonb_build_object('id', c.id::text))::text FROM conversions c "
+		"WHERE c.tenant_id = $1 AND c.id = $2::bigint", ll(a, tenant), id);
+	if (res == NULL || PQntuples(res) != 1)
+		return NULL;
+	return arena_strdup(a, db_val(res, 0, 0));
 }

@@ -69,6 +69,15 @@ struct conv_result {
 
 int conv_record(struct app *app, struct arena *a, const struct conv_input *in,
 		const struct conv_actor *who, struct conv_result *out);
+/* A manual status change (PATCH /admin/conversions/<id>), inside the
+ * caller's tenant scope: any change is allowed, audited with actor and
+ * reason, with its event and affiliate postback. CO_CLICK_NOT_FOUND when
+ * the tenant has no such conversion, CO_DUPLICATE when nothing changes. */
+int conv_set_status(struct app *app, struct arena *a, long long tenant, const char *id,
+		    enum conv_status to, const char *actor, const char *reason, struct conv_result *out);
+/* The conversion as a JSON object text (the fields of the event data plus
+ * "id"), or NULL when the tenant has none with that id. */
+char *conv_json(struct app *app, struct arena *a, long long tenant, const char *id);
 /* HTTP status of an outcome. */
 int conv_outcome_http(enum conv_outcome o);
 

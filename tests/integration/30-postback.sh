@@ -215,4 +215,33 @@ sql "UPDATE offers SET trust_pixel = true WHERE id = $fixed" >/dev/null
 cp2=$(new_click "$lf")
 req GET "/pixel?click_id=$cp2&transaction_id=px-2"
 eq "pixel on a trusting offer: approved" approved "$(sql "SELECT status FROM conversions WHERE transaction_id = 'px-2' AND offer_id = $fixed")"
+
+# Manual status change by the tenant's admin (PATCH /admin/conversions/<id>).
+admin GET "/admin/conversions/$cid"
+eq "GET /admin/conversions/<id>" "200|$cid|approved|2.500000" "$STATUS|$(json 'd["id"]')|$(json 'd["status"]')|$(json 'd["payout"]')"
+admin PATCH "/admin/conversions/$cid" -H 'Content-Type: application/json' --data '{"status":"rejected"}'
+eq "manual change without a reason: 400" 400 "$STATUS"
+contains "... names reason" "'reason'" "$(json 'd["error"]["message"]')"
+admin PATCH "/admin/conversions/$cid" -H 'Content-Type: application/json' --data '{"status":"rejected","reason":"x","color":"red"}'
+eq "manual change with an unknown field: 400" 400 "$STATUS"
+admin PATCH "/admin/conversions/$cid" -H 'Content-Type: application/json' --data '{"status":"refunded","reason":"x"}'
+eq "manual change to an unknown status: 400" 400 "$STATUS"
+admin PATCH "/admin/conversions/$cid" -H 'Content-Type: application/json' --data '{"status":"rejected","reason":"chargeback #77"}'
+eq "manual change: 200, rejected, was approved" "200|rejected|approved" "$STATUS|$(json 'd["status"]')|$(json 'd["previous_status"]')"
+eq "manual change audited with the admin key and the reason" "approved|rejected|manual|chargeback #77" \
+	"$(sql "SELECT old_status || '|' || new_status || '|' || source || '|' || reason FROM conversion_status_log WHERE conversion_id = $cid ORDER BY id DESC LIMIT 1")"
+check "... and the actor is a key" test -n "$(sql "SELECT 1 FROM conversion_status_log WHERE conversion_id = $cid AND actor LIKE 'key:%' AND source = 'manual'")"
+eq "manual change announced (conversion.updated)" 1 \
+	"$(sql "SELECT count(*) FROM event_outbox WHERE type = 'conversion.updated' AND data->>'conversion_id' = '$cid' AND data->>'status' = 'rejected'")"
+admin PATCH "/admin/conversions/$cid" -H 'Content-Type: application/json' --data '{"status":"approved","reason":"chargeback lost"}'
+eq "an admin may also undo a rejection" "200|approved" "$STATUS|$(json 'd["status"]')"
+req GET "/admin/conversions/$cid" -H "X-API-Key: $other"
+eq "another tenant's admin: 404" 404 "$STATUS"
+req PATCH "/admin/conversions/$cid" -H "X-API-Key: $other" -H 'Content-Type: application/json' --data '{"status":"rejected","reason":"x"}'
+eq "another tenant's admin cannot change it: 404" 404 "$STATUS"
+eq "... and did not" approved "$(sql "SELECT status FROM conversions WHERE id = $cid")"
+req GET "/admin/conversions/$cid" -H "X-API-Key: $key"
+eq "advertiser key: 403" 403 "$STATUS"
+admin GET "/admin/conversions/999999999"
+eq "unknown conversion: 404" 404 "$STATUS"
 done_testing
