@@ -1,0 +1,55 @@
+# Partition upkeep: `afftokctl partitions` creates the daily click
+# partitions ahead and detaches and drops those past retention; link nonces
+# nobody can replay any more are forgotten. Ingest creates the partition of
+# a day it has none for (a journal replayed late).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/click-lib.sh"
+
+parts() { sql "SELECT count(*) FROM pg_inherits WHERE inhparent = 'clicks'::regclass AND inhrelid::regclass::text = 'clicks_' || to_char((now() AT TIME ZONE 'UTC')::date + $1, 'YYYYMMDD')"; }
+ctl partitions
+eq "partitions: exit 0" 0 "$?"
+eq "today's partition" 1 "$(parts 0)"
+eq "partition 7 days ahead (default partition_days_ahead)" 1 "$(parts 7)"
+sql "SELECT afftok_ensure_partition_day('clicks', '2020-01-01')" >/dev/null
+sql "INSERT INTO link_nonces VALUES ($T, 'old-nonce-$RUNID', 1, 'x', now() - interval '40 days')" >/dev/null
+eq "an old partition exists" 1 "$(sql "SELECT count(*) FROM pg_class WHERE relname = 'clicks_20200101'")"
+ctl partitions
+eq "past retention (90 days): dropped" 0 "$(sql "SELECT count(*) FROM pg_class WHERE relname = 'clicks_20200101'")"
+eq "old nonces forgotten" 0 "$(sql "SELECT count(*) FROM link_nonces WHERE nonce = 'old-nonce-$RUNID'")"
+eq "today's partition kept" 1 "$(parts 0)"
+eq "job run recorded for /admin/health" ok "$(sql "SELECT status FROM job_runs WHERE name = 'partitions'")"
+
+# A journal record from a day without a partition (a segment replayed late):
+# ingest creates the partition instead of failing the batch.
+day=$(sql "SELECT to_char((now() AT TIME ZONE 'UTC')::date + 20, 'YYYYMMDD')")
+eq "no partition 20 days ahead yet" 0 "$(sql "SELECT count(*) FROM pg_class WHERE relname = 'clicks_$day'")"
+o=$(mkoffer part); l=$(mklink "$o")
+lid=$(sql "SELECT id FROM links WHERE code = '$l'")
+fid=$(python3 - "$RUN/journal/late-1-1-1.rdy" "$day" "$T" "$lid" "$o" "$AFF" <<'PY'
+import random, string, struct, sys
+path, day, t, lid, o, aff = sys.argv[1:]
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+    return c ^ 0xFFFFFFFF
+cid = ''.join(random.choice(string.ascii_letters + string.digits) for _ in range(28))
+ts = '%s-%s-%s 12:00:00.000+00' % (day[:4], day[4:6], day[6:])
+N = '\\N'
+f = ['1', cid, ts, t, lid, o, aff, N, N, N, 'late', N, N, N, N, N, N, N, N, N, N,
+     'f' * 32, 'f', N, 'f', 't', N, N, N, N]
+payload = '\t'.join(f).encode()
+head = bytes([0xAF, 0x7C, 0x4A, 0x31]) + struct.pack('<II', len(payload), crc32c(payload))
+open(path, 'wb').write(head + struct.pack('<I', crc32c(head)) + payload)
+print(cid)
+PY
+)
+ingest
+eq "a record dated 20 days ahead is stored" 1 "$(sql "SELECT count(*) FROM clicks WHERE click_id = '$fid' AND sub1 = 'late'")"
+eq "in the partition ingest created for it" 1 "$(sql "SELECT count(*) FROM clicks_$day WHERE click_id = '$fid'")"
+eq "the segment is gone" "" "$(ls "$RUN/journal" | grep late-)"
+sql "DELETE FROM clicks WHERE click_id = '$fid'" >/dev/null
+sql "DROP TABLE IF EXISTS clicks_$day" >/dev/null
+done_testing
