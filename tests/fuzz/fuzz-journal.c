@@ -58,7 +58,7 @@ static void raw(const uint8_t *data, size_t size)
 
 static void built(const uint8_t *data, size_t size)
 {
-	static unsigned char seg[8 * (JOURNAL_HDR + 256)];
+	static unsigned char seg[16 * (JOURNAL_HDR + 256)];
 	static struct span want[MAXREC], got[2 * MAXREC];
 	size_t len = 0, nwant = 0;
 	/* Pieces: kind byte, length byte, bytes. Even kind: a record; odd: garbage. */
@@ -68,7 +68,8 @@ static void built(const uint8_t *data, size_t size)
 		data += 2, size -= 2;
 		if (n > size)
 			n = size;
-		if (n == 0)
+		/* Room for this piece, framed or not (garbage pieces count too). */
+		if (n == 0 || len + JOURNAL_HDR + 256 > sizeof seg)
 			break;
 		if (kind % 2 == 0) {
 			/* Payloads are COPY text lines, which never hold a NUL, while
