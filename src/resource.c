@@ -672,7 +672,9 @@ static int do_list(struct req *q, struct resp *r, const struct resource *res)
 			resp_error(q, r, 400, "INVALID_PARAMETER", "parameter '%s' is not valid", f->name);
 			return 0;
 		}
-		buf_printf(&s.b, " AND %s::text = $%d", col_of(f), param(&s, v));
+		/* ids compared as bigint (indexes apply), the rest as text */
+		buf_printf(&s.b, f->type == F_ID ? " AND %s.%s = $%d::bigint" : " AND %s.%s::text = $%d",
+		           res->table, col_of(f), param(&s, v));
 	}
 	if (cursor)
 		buf_printf(&s.b, " AND id > $%d", param(&s, cursor));
