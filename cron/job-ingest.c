@@ -42,6 +42,12 @@
 #define BATCH_BYTES (48L << 20)  /* journal bytes read per pass */
 #define BATCH_RECORDS 200000
 #define POLL_MS 200
+#define RETRY_NOW (-2) /* run_pass: a batch was refused for its data; split it and go on */
+
+/* Records per batch: BATCH_RECORDS, halved while batches are refused for
+ * their data (a record PostgreSQL will not take), down to the one record
+ * that is quarantined; then back to full batches. */
+static long batch_limit = BATCH_RECORDS;
 #define FOREIGN_DEAD_S 600 /* a segment of another instance untouched this long is closed */
 
 struct segment {
@@ -303,7 +309,7 @@ static void scan_segment(struct pass *ps, struct segment *s)
 	const unsigned char *rec;
 	size_t n;
 	s->new_committed = s->committed;
-	while (ps->nrecords < BATCH_RECORDS && journal_scan_next(&sc, &rec, &n)) {
+	while (ps->nrecords < batch_limit && journal_scan_next(&sc, &rec, &n)) {
 		long long start = s->published + (long long)sc.pos - (long long)(n + JOURNAL_HDR);
 		if (!record_ok(rec, n)) {
 			if (start >= s->committed)
@@ -331,8 +337,10 @@ static void scan_segment(struct pass *ps, struct segment *s)
 
 /* ---- PostgreSQL ---- */
 
-static int copy_in(PGconn *conn, const char *sql, const char *data, size_t len)
+/* state: the SQLSTATE of a failure (6 bytes), "" otherwise. */
+static int copy_in(PGconn *conn, const char *sql, const char *data, size_t len, char *state)
 {
+	state[0] = '\0';
 	PGresult *res = PQexec(conn, sql);
 	bool ok = res && PQresultStatus(res) == PGRES_COPY_IN;
 	PQclear(res);
@@ -350,6 +358,8 @@ static int copy_in(PGconn *conn, const char *sql, const char *data, size_t len)
 	while ((res = PQgetResult(conn)) != NULL) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			log_err("COPY: %s", PQresultErrorMessage(res));
+			const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			snprintf(state, 6, "%s", st ? st : "");
 			ok = false;
 		}
 		PQclear(res);
@@ -533,7 +543,46 @@ static void pass_free(struct pass *ps)
 	free(ps->seg);
 }
 
-/* Returns the number of new clicks stored, or -1 when PostgreSQL failed. */
+/* The one record of a refused one-record batch: kept in
+ * <journal dir>/quarantine/<segment>-<offset>.rec (fsynced) and logged,
+ * then its segment moves past it. Nothing is dropped silently: an operator
+ * can repair and re-journal the file. */
+static int quarantine(struct app *app, struct arena *a, struct pass *ps)
+{
+	struct segment *s = NULL;
+	for (size_t i = 0; i < ps->nseg; i++)
+		if (ps->seg[i].data && ps->seg[i].records == 1)
+			s = &ps->seg[i];
+	if (s == NULL)
+		return -1;
+	char dir[4096], path[4400];
+	snprintf(dir, sizeof dir, "%s/quarantine", app->cfg.journal_dir);
+	snprintf(path, sizeof path, "%s/%s-%lld.rec", dir, s->name, s->committed);
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+		return -1;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	bool ok = write(fd, ps->copy.p, ps->copy.len) == (ssize_t)ps->copy.len && fsync(fd) == 0;
+	close(fd);
+	if (!ok)
+		return -1;
+	s->records = 0;
+	s->bad++;
+	ok = exec_ok(app, a, "BEGIN");
+	for (size_t i = 0; ok && i < ps->nseg; i++)
+		if (ps->seg[i].data && ps->seg[i].new_committed > ps->seg[i].committed)
+			ok = save_progress(app, a, &ps->seg[i]) == 0;
+	if (!ok || !exec_ok(app, a, "COMMIT")) {
+		exec_ok(app, a, "ROLLBACK");
+		return -1;
+	}
+	log_err("INGEST QUARANTINE: a journal record PostgreSQL refuses was set aside in %s", path);
+	return 0;
+}
+
+/* Returns the number of new clicks stored, RETRY_NOW, or -1 when
+ * PostgreSQL failed. */
 static long run_pass(struct app *app, struct arena *a, long *published_out)
 {
 	struct pass ps;
@@ -566,10 +615,11 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		if (!exec_ok(app, a, "BEGIN") || !exec_ok(app, a, "SET LOCAL statement_timeout = '300s'"))
 			goto out;
 		bool ok = true;
+		char state[6] = "";
 		if (ps.nrecords > 0) {
 			char *sql = arena_sprintf(a, "COPY click_stage (%s) FROM STDIN", stage_columns);
 			int64_t t = mono_ms();
-			ok = copy_in(db_conn(app->db), sql, ps.copy.p, ps.copy.len) == 0;
+			ok = copy_in(db_conn(app->db), sql, ps.copy.p, ps.copy.len, state) == 0;
 			log_debug("ingest: COPY %ld records: %lld ms", ps.nrecords, (long long)(mono_ms() - t));
 			t = mono_ms();
 			ok = ok && ensure_days(app, a, &ps) == 0 && exec_ok(app, a, nonces_sql);
@@ -577,6 +627,8 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 			t = mono_ms();
 			ok = ok && (fresh = insert_clicks(app, a)) != NULL;
 			log_debug("ingest: insert: %lld ms", (long long)(mono_ms() - t));
+			if (!ok && state[0] == '\0')
+				snprintf(state, sizeof state, "%s", db_sqlstate(app->db));
 		}
 		for (size_t i = 0; ok && i < ps.nseg; i++)
 			if (ps.seg[i].data && ps.seg[i].new_committed > ps.seg[i].committed)
@@ -584,6 +636,17 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		if (!ok || !exec_ok(app, a, "COMMIT")) {
 			exec_ok(app, a, "ROLLBACK");
 			log_err("ingest: batch of %ld clicks not stored: %s", ps.nrecords, db_error(app->db));
+			/* Refused for its data (class 22/23), not for a dependency:
+			 * split the batch until the record at fault is alone. */
+			if (!strncmp(state, "22", 2) || !strncmp(state, "23", 2)) {
+				if (ps.nrecords > 1) {
+					batch_limit = ps.nrecords / 2;
+					result = RETRY_NOW;
+				} else if (quarantine(app, a, &ps) == 0) {
+					batch_limit = BATCH_RECORDS;
+					result = RETRY_NOW;
+				}
+			}
 			goto out;
 		}
 		for (size_t i = 0; i < ps.nseg; i++) {
@@ -656,6 +719,8 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 			n = run_pass(app, a, &published);
 		}
 		arena_reset(a);
+		if (n == RETRY_NOW)
+			continue;
 		if (n < 0) {
 			ready = false; /* a new connection needs its temp table again */
 			rc = EX_TEMPFAIL;

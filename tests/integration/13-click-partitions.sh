@@ -25,9 +25,13 @@ day=$(sql "SELECT to_char((now() AT TIME ZONE 'UTC')::date + 20, 'YYYYMMDD')")
 eq "no partition 20 days ahead yet" 0 "$(sql "SELECT count(*) FROM pg_class WHERE relname = 'clicks_$day'")"
 o=$(mkoffer part); l=$(mklink "$o")
 lid=$(sql "SELECT id FROM links WHERE code = '$l'")
-fid=$(python3 - "$RUN/journal/late-1-1-1.rdy" "$day" "$T" "$lid" "$o" "$AFF" <<'PY'
+# segment FILE DAY IP...: writes a closed journal segment with one record
+# per IP (\N = none) dated DAY at noon; prints their click ids.
+segment() {
+	python3 - "$@" "$T" "$lid" "$o" "$AFF" <<'PY'
 import random, string, struct, sys
-path, day, t, lid, o, aff = sys.argv[1:]
+args = sys.argv[1:]
+path, day, ips, (t, lid, o, aff) = args[0], args[1], args[2:-4], args[-4:]
 def crc32c(b):
     c = 0xFFFFFFFF
     for x in b:
@@ -35,21 +39,37 @@ def crc32c(b):
         for _ in range(8):
             c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
     return c ^ 0xFFFFFFFF
-cid = ''.join(random.choice(string.ascii_letters + string.digits) for _ in range(28))
-ts = '%s-%s-%s 12:00:00.000+00' % (day[:4], day[4:6], day[6:])
 N = '\\N'
-f = ['1', cid, ts, t, lid, o, aff, N, N, N, 'late', N, N, N, N, N, N, N, N, N, N,
-     'f' * 32, 'f', N, 'f', 't', N, N, N, N]
-payload = '\t'.join(f).encode()
-head = bytes([0xAF, 0x7C, 0x4A, 0x31]) + struct.pack('<II', len(payload), crc32c(payload))
-open(path, 'wb').write(head + struct.pack('<I', crc32c(head)) + payload)
-print(cid)
+out = b''
+for ip in ips:
+    cid = ''.join(random.choice(string.ascii_letters + string.digits) for _ in range(28))
+    ts = '%s-%s-%s 12:00:00.000+00' % (day[:4], day[4:6], day[6:])
+    f = ['1', cid, ts, t, lid, o, aff, ip, N, N, 'late', N, N, N, N, N, N, N, N, N, N,
+         'f' * 32, 'f', N, 'f', 't', N, N, N, N]
+    payload = '\t'.join(f).encode()
+    head = bytes([0xAF, 0x7C, 0x4A, 0x31]) + struct.pack('<II', len(payload), crc32c(payload))
+    out += head + struct.pack('<I', crc32c(head)) + payload
+    print(cid)
+open(path, 'wb').write(out)
 PY
-)
+}
+fid=$(segment "$RUN/journal/late-1-1-1.rdy" "$day" '\N')
 ingest
 eq "a record dated 20 days ahead is stored" 1 "$(sql "SELECT count(*) FROM clicks WHERE click_id = '$fid' AND sub1 = 'late'")"
 eq "in the partition ingest created for it" 1 "$(sql "SELECT count(*) FROM clicks_$day WHERE click_id = '$fid'")"
 eq "the segment is gone" "" "$(ls "$RUN/journal" | grep late-)"
 sql "DELETE FROM clicks WHERE click_id = '$fid'" >/dev/null
 sql "DROP TABLE IF EXISTS clicks_$day" >/dev/null
+
+# A record PostgreSQL refuses (here an address that is no address) between
+# good ones: the batch is split until it is alone, then it is set aside in
+# the quarantine directory, loudly; the others are stored.
+today=$(sql "SELECT to_char((now() AT TIME ZONE 'UTC')::date, 'YYYYMMDD')")
+ids=$(segment "$RUN/journal/poison-1-1-1.rdy" "$today" 192.0.2.1 192.0.2.2 999.1.2.3 192.0.2.4 192.0.2.5)
+bad=$(sed -n 3p <<<"$ids")
+ingest
+eq "the four good records of the segment are stored" 4 "$(sql "SELECT count(*) FROM clicks WHERE click_id IN ($(grep -v "$bad" <<<"$ids" | sed "s/.*/'&'/" | paste -sd,))")"
+eq "the refused one is not" 0 "$(sql "SELECT count(*) FROM clicks WHERE click_id = '$bad'")"
+check "it is kept in the quarantine directory" grep -q "$bad" "$RUN"/journal/quarantine/poison-1-1-1-*.rec
+eq "the segment is done" "" "$(ls "$RUN/journal" | grep poison-)"
 done_testing
