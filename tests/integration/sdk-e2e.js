@@ -45,13 +45,15 @@ function conversions(clickId) {
 // filter rightly refuses: the visitor presents the desktop Chrome of the
 // other tests (lib.sh BROWSER_UA) so that its clicks are billable.
 // Each visitor has an address of its own (nginx trusts X-Forwarded-For from
-// loopback), so its click is not a duplicate of the previous visitor's.
+// loopback), so its click is not a duplicate of the previous visitor's, nor
+// of a visitor of a run a minute ago on the same stack.
 let visitors = 0;
+const net = 1 + Math.floor(Math.random() * 250);
 async function visitor(browser) {
 	const context = await browser.newContext({
 		userAgent: process.env.BROWSER_UA,
 		locale: 'en-US',
-		extraHTTPHeaders: { 'X-Forwarded-For': `198.51.100.${10 + visitors++}` },
+		extraHTTPHeaders: { 'X-Forwarded-For': `198.19.${net}.${10 + visitors++}` },
 	});
 	const page = await context.newPage();
 	const pixels = [];
