@@ -193,6 +193,12 @@ int h_admin_conversion(struct req *q, struct resp *r)
 		return 0;
 	}
 	const char *previous = NULL;
+	/* A foreign or missing id is 404 whatever the body says. */
+	const char *obj = conv_json(app, q->arena, q->auth.tenant_id, id);
+	if (obj == NULL) {
+		resp_error(q, r, 404, "NOT_FOUND", "no such conversion");
+		return 0;
+	}
 	if (q->method == HTTP_PATCH) {
 		struct json_object *o = q->json, *v;
 		if (o == NULL || !json_object_is_type(o, json_type_object)) {
@@ -231,8 +237,8 @@ int h_admin_conversion(struct req *q, struct resp *r)
 			return 0;
 		}
 		previous = res.previous_status;
+		obj = conv_json(app, q->arena, q->auth.tenant_id, id);
 	}
-	const char *obj = conv_json(app, q->arena, q->auth.tenant_id, id);
 	if (obj == NULL) {
 		resp_error(q, r, 404, "NOT_FOUND", "no such conversion");
 		return 0;

@@ -54,6 +54,7 @@ ensure_partition() {
 	sql "DO \$\$ BEGIN IF to_regclass('$name') IS NULL THEN
 	     EXECUTE format('CREATE TABLE %I PARTITION OF clicks FOR VALUES FROM (%L) TO (%L)', '$name',
 	       '$d'::date::timestamp AT TIME ZONE 'UTC', ('$d'::date + 1)::timestamp AT TIME ZONE 'UTC');
+	     PERFORM afftok_enable_rls('$name'); -- as the partitions job does
 	     END IF; END \$\$" >/dev/null
 }
 # old_click LINK_ID DAYS: a click DAYS days old
