@@ -43,8 +43,8 @@ static void set_listen_blocking(bool blocking)
 static void usage(void)
 {
 	fprintf(stderr, "usage: afftok-fcgi [-c config] [-L]\n"
-			"  -c FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
-			"  -L       log to stderr instead of syslog\n");
+	                "  -c FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
+	                "  -L       log to stderr instead of syslog\n");
 	exit(64);
 }
 

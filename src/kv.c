@@ -114,14 +114,14 @@ static int sentinel_lookup(struct kv *kv, char *host, size_t hostlen, int *port)
 		redisSetTimeout(s, ms_tv(kv->command_timeout_ms));
 		redisReply *r = redisCommand(s, "SENTINEL get-master-addr-by-name %s", kv->master_name);
 		bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-			  r->element[0]->type == REDIS_REPLY_STRING &&
-			  r->element[1]->type == REDIS_REPLY_STRING;
+		          r->element[0]->type == REDIS_REPLY_STRING &&
+		          r->element[1]->type == REDIS_REPLY_STRING;
 		if (ok) {
 			snprintf(host, hostlen, "%s", r->element[0]->str);
 			*port = atoi(r->element[1]->str);
 		} else {
 			log_warn("redis: sentinel %s:%ld does not know master '%s'", shost, sport,
-				 kv->master_name);
+			         kv->master_name);
 		}
 		if (r)
 			freeReplyObject(r);
@@ -138,7 +138,7 @@ static bool is_master(redisContext *c)
 {
 	redisReply *r = redisCommand(c, "ROLE");
 	bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-		  r->element[0]->type == REDIS_REPLY_STRING && !strcmp(r->element[0]->str, "master");
+	          r->element[0]->type == REDIS_REPLY_STRING && !strcmp(r->element[0]->str, "master");
 	if (r)
 		freeReplyObject(r);
 	return ok;
@@ -186,8 +186,8 @@ bool kv_ready(struct kv *kv)
 		}
 	}
 	redisContext *c = kv->sentinels[0] ? redisConnectWithTimeout(mhost, mport, ct)
-		: kv->socket[0]		    ? redisConnectUnixWithTimeout(kv->socket, ct)
-					    : redisConnectWithTimeout(kv->host, kv->port, ct);
+	                  : kv->socket[0]  ? redisConnectUnixWithTimeout(kv->socket, ct)
+	                                   : redisConnectWithTimeout(kv->host, kv->port, ct);
 	if (c == NULL || c->err) {
 		char why[160];
 		snprintf(why, sizeof why, "connect: %s", c ? c->errstr : "out of memory");
@@ -254,8 +254,7 @@ redisReply *kv_cmd(struct kv *kv, struct arena *a, const char *fmt, ...)
 	return finish(kv, a, r);
 }
 
-redisReply *kv_cmdargv(struct kv *kv, struct arena *a, int argc, const char **argv,
-		       const size_t *argvlen)
+redisReply *kv_cmdargv(struct kv *kv, struct arena *a, int argc, const char **argv, const size_t *argvlen)
 {
 	if (!kv_ready(kv))
 		return NULL;

@@ -28,8 +28,7 @@ bool kv_ready(struct kv *kv);
 /* One command; the reply is registered on a. NULL on a connection error or
  * an error reply (then kv_error tells which). */
 redisReply *kv_cmd(struct kv *kv, struct arena *a, const char *fmt, ...);
-redisReply *kv_cmdargv(struct kv *kv, struct arena *a, int argc, const char **argv,
-		       const size_t *argvlen);
+redisReply *kv_cmdargv(struct kv *kv, struct arena *a, int argc, const char **argv, const size_t *argvlen);
 const char *kv_error(const struct kv *kv);
 redisContext *kv_ctx(struct kv *kv);
 
