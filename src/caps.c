@@ -22,6 +22,7 @@
 #define SLOTS 256
 #define IDLE_MS (10 * 60 * 1000)
 #define CONV_EVERY_MS 2000
+#define FLAG_MAX_AGE_S 10
 
 struct slot {
 	long long offer_id, tenant_id;
@@ -58,7 +59,10 @@ static uint64_t conv_key(long long offer, int kind)
 static bool conv_flag(struct shm *s, long long offer, int kind, uint32_t want, int64_t now_ms)
 {
 	uint32_t v;
-	return s && shm_sticky_get(s, conv_key(offer, kind), (uint32_t)(now_ms / 1000), UINT32_MAX / 2, &v) &&
+	/* Only a fresh flag counts: the threads of workers with traffic for the
+	 * offer rewrite it every 2 s, and a stale one (an offer id reused after
+	 * a database reset, a raised cap nobody re-read) must not block. */
+	return s && shm_sticky_get(s, conv_key(offer, kind), (uint32_t)(now_ms / 1000), FLAG_MAX_AGE_S, &v) &&
 	       v == want;
 }
 

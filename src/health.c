@@ -12,6 +12,10 @@
 #include "arena.h"
 #include "db.h"
 #include "geo.h"
+#include "bot.h"
+#include "botua.h"
+#include "netset.h"
+#include "shm.h"
 #include "kv.h"
 #include "util.h"
 
@@ -95,6 +99,18 @@ struct json_object *health_report(struct app *app, struct arena *a, bool *ok)
 	if (geo_on)
 		json_object_object_add(geo, "built_at", json_object_new_int64((int64_t)geo_built));
 	json_object_object_add(o, "geo", geo);
+
+	/* Traffic quality: what bot detection runs with in this worker, and
+	 * whether the counters are shared by the host's workers. */
+	struct json_object *tq = json_object_new_object();
+	const struct bot_rules *br = bot_shared(&app->cfg);
+	size_t residual = 0;
+	int64_t npat = br ? (int64_t)botua_count(br->ua, &residual) : 0;
+	int64_t ndc = br ? (int64_t)netset_size(br->dc) : 0;
+	json_object_object_add(tq, "crawler_patterns", json_object_new_int64(npat));
+	json_object_object_add(tq, "datacenter_entries", json_object_new_int64(ndc));
+	json_object_object_add(tq, "shared_counters", json_object_new_boolean(shm_shared(shm_shared_state(&app->cfg))));
+	json_object_object_add(o, "traffic", tq);
 
 	struct json_object *jobs = json_object_new_object();
 	PGresult *res = pg_up ? db_exec(app->db, a,

@@ -348,5 +348,9 @@ sleep 1
 req GET /admin/health -H "X-API-Key: $AFFTOK_ADMIN_KEY"
 eq "admin health: geo on with the packaged database" True "$(json 'd["geo"]["enabled"]')"
 contains "admin health names the database" geo-whois-asn-country "$(json 'd["geo"]["database"]')"
+check "admin health: crawler patterns loaded ($(json 'd["traffic"]["crawler_patterns"]'))" \
+	test "$(json 'd["traffic"]["crawler_patterns"]')" -gt 1000
+check "admin health: datacenter list loaded" test "$(json 'd["traffic"]["datacenter_entries"]')" -gt 10
+eq "admin health: counters shared by the host's workers" True "$(json 'd["traffic"]["shared_counters"]')"
 
 done_testing
