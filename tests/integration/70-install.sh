@@ -212,6 +212,18 @@ reload_under_load() {
 reload_under_load nginx "$NGINX_URL"
 grep -h 'requests in\|Requests/sec\|Non-2xx\|Socket errors' "$RUN/wrk-nginx.log" >&2
 
+# A reload is how new configuration (or code) goes live: a smaller body
+# limit applies to the new workers.
+body=$(head -c 3000 /dev/zero | tr '\0' a)
+AFFTOK_URL=$NGINX_URL req GET /health -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "x=$body" -X GET
+eq "3000-byte body accepted with the default limit" 200 "$STATUS"
+sed -i 's/^\[general\]$/[general]\nbody_max_bytes = 2048/' "$ICONF"
+"$INITD" reload >>"$LOG/init.log" 2>&1
+AFFTOK_URL=$NGINX_URL req GET /health -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "x=$body" -X GET
+eq "after body_max_bytes = 2048 and a reload: 413" 413 "$STATUS"
+sed -i '/^body_max_bytes = 2048$/d' "$ICONF"
+"$INITD" reload >>"$LOG/init.log" 2>&1
+
 # ---- Apache with the installed config ----
 AP=$RUN/apache-inst
 mkdir -p "$AP"
