@@ -223,6 +223,14 @@ AFFTOK_URL=$NGINX_URL req GET /health -H 'Content-Type: application/x-www-form-u
 eq "after body_max_bytes = 2048 and a reload: 413" 413 "$STATUS"
 sed -i '/^body_max_bytes = 2048$/d' "$ICONF"
 "$INITD" reload >>"$LOG/init.log" 2>&1
+# A configuration the workers refuse: the reload fails, the old pool serves on.
+pid_ok=$(cat "$IRUN/fcgi.pid")
+sed -i 's/^\[general\]$/[general]\nbody_max_bytes = 5/' "$ICONF"
+"$INITD" reload >>"$LOG/init.log" 2>&1
+check "reload with a bad configuration fails" test $? != 0
+eq "the old pool keeps serving" "$pid_ok 200" "$(cat "$IRUN/fcgi.pid") $(curl -s -o /dev/null -w '%{http_code}' "$NGINX_URL/health")"
+eq "no stray pool left by the failed reload" 1 "$(ls "$IRUN"/fcgi-*.sock 2>/dev/null | wc -l)"
+sed -i '/^body_max_bytes = 5$/d' "$ICONF"
 
 # ---- Apache with the installed config ----
 AP=$RUN/apache-inst
