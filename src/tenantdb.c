@@ -8,23 +8,30 @@
 #include "db.h"
 #include "log.h"
 
-/* One primary connection per process, so one flag is enough. */
-static bool active;
+/* One primary connection per process, so one scope at a time. Scopes nest
+ * (an R_TENANT route whose handler calls resource_handle()): only the
+ * outermost one sends BEGIN and COMMIT; an inner one that ends without
+ * committing dooms the whole transaction. */
+static int depth;
+static bool doomed;
 
 int tenant_scope_begin(struct app *app, struct arena *a, const struct auth *au)
 {
 	char tenant[24];
+	if (depth > 0) {
+		depth++;
+		return 0;
+	}
 	if (au->tenant_id > 0)
 		snprintf(tenant, sizeof tenant, "%lld", au->tenant_id);
 	else if (au->scope == SCOPE_OPERATOR)
 		snprintf(tenant, sizeof tenant, "*");
 	else
 		snprintf(tenant, sizeof tenant, "%s", ""); /* no tenant: sees nothing */
-	if (active)
-		tenant_scope_end(app, a, false);
 	if (db_exec(app->db, a, "BEGIN", 0, NULL) == NULL)
 		return -1;
-	active = true;
+	depth = 1;
+	doomed = false;
 	if (db_execp(app->db, a, "SELECT set_config('afftok.tenant_id', $1, true)", tenant) == NULL) {
 		tenant_scope_end(app, a, false);
 		return -1;
@@ -34,9 +41,17 @@ int tenant_scope_begin(struct app *app, struct arena *a, const struct auth *au)
 
 int tenant_scope_end(struct app *app, struct arena *a, bool commit)
 {
-	if (!active)
+	if (depth == 0)
 		return 0;
-	active = false;
+	if (!commit)
+		doomed = true;
+	if (--depth > 0)
+		return 0;
+	if (commit && doomed) {
+		/* An inner scope gave up although the request went on. */
+		db_exec(app->db, a, "ROLLBACK", 0, NULL);
+		return -1;
+	}
 	/* COMMIT of a transaction that had failed answers "ROLLBACK". */
 	PGresult *res = commit ? db_exec(app->db, a, "COMMIT", 0, NULL) : NULL;
 	if (res && !strcmp(PQcmdStatus(res), "COMMIT"))
@@ -52,5 +67,5 @@ int tenant_scope_end(struct app *app, struct arena *a, bool commit)
 
 bool tenant_scope_active(void)
 {
-	return active;
+	return depth > 0;
 }

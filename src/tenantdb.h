@@ -9,6 +9,9 @@
  *     when the answer is below 400 (rolls back otherwise);
  *   - or call tenant_scope_begin()/tenant_scope_end() yourself, e.g. when
  *     something must happen after the commit (linkcache_bump, Redis writes).
+ * Scopes nest: an inner begin/end pair (resource_handle() inside an R_TENANT
+ * route) joins the outer transaction, and an inner end without commit makes
+ * the outer end roll back.
  * Inside a scope never send BEGIN/COMMIT/ROLLBACK yourself (use SAVEPOINTs);
  * statements outside any scope run with afftok.tenant_id = '*' (all tenants),
  * which is what jobs and cross-tenant lookups (key auth, click codes) need.

@@ -176,7 +176,7 @@ while IFS='|' read -r m p body field; do
 	body=${body//@HUGEURL/$hugeurl}
 	body=${body//@HUGE/$huge}
 	a "$m" "$p" -d "$body"
-	eq "validation $m $p $body: 400" 400 "$STATUS"
+	eq "validation $m $p ${body:0:90}: 400" 400 "$STATUS"
 	eq "validation $m $p: INVALID_PARAMETER" INVALID_PARAMETER "$(json 'd["error"]["code"]')"
 	contains "validation $m $p: message names '$field'" "'$field'" "$(json 'd["error"]["message"]')"
 done <<'EOF'

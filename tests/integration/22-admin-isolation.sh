@@ -134,6 +134,8 @@ def body_for(pattern, method, t):
         return None
     coll = pattern.split('/')[2]
     if method == 'PATCH':
+        if coll == 'conversions':
+            return {'status': 'rejected', 'reason': 'authorization matrix'}
         return {'name': 'changed by the matrix'} if coll in ('advertisers', 'affiliates', 'offers', 'tenants') else \
                {'status': 'archived'} if coll == 'links' else {'label': 'changed'} if coll == 'api-keys' else {}
     return {'advertisers': {'name': 'm'}, 'affiliates': {'name': 'm'}, 'tenants': {'name': 'm'},
