@@ -10,6 +10,10 @@ REDISPORT=${AFFTOK_REDIS_PORT:-$((PORT + 10001))}
 WORKERS=${AFFTOK_WORKERS:-$((2 * $(nproc)))}
 BUILD=${AFFTOK_BUILD_DIR:-$top/build}
 CONF=$RUN/afftok.conf
+# The workers' shared counters (src/shm.h): on tmpfs, named after the run
+# directory, removed by stack_down (a test run leaves nothing in /dev/shm).
+STATE_FILE=$RUN/traffic.shm
+[ -d /dev/shm ] && STATE_FILE=/dev/shm/afftok-traffic-$(printf '%s' "$RUN" | md5sum | cut -c1-16).shm
 LOG=$RUN/log
 mkdir -p "$LOG"
 PGDATA=$RUN/pg/data
@@ -144,6 +148,7 @@ geoip_db = $geo
 crawler_patterns = $([ -f "$top/node_modules/crawler-user-agents/crawler-user-agents.json" ] && echo "$top/node_modules/crawler-user-agents/crawler-user-agents.json")
 datacenter_cidrs = $top/etc/datacenter-cidrs.txt
 activity_max = ${AFFTOK_ACTIVITY_MAX:-30}
+state_file = $STATE_FILE
 [outbound]
 allow_private = true
 [cron]
@@ -307,6 +312,7 @@ stack_down() {
 	pkill -f "$BUILD/afftok-fcgi -c $CONF" 2>/dev/null || true
 	rm -f "$RUN/fcgi.sock"
 	redis-cli -s "$RUN/redis.sock" shutdown nosave >/dev/null 2>&1 || true
+	rm -f "$STATE_FILE"
 	kill_pidfile "$RUN/redis.pid"
 	if [ -f "$PGDATA/postmaster.pid" ]; then
 		as_pg "$(pgbin)/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
