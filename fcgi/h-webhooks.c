@@ -267,18 +267,11 @@ int h_admin_webhook_test(struct req *q, struct resp *r)
 int h_admin_webhook_deliveries(struct req *q, struct resp *r)
 {
 	struct app *app = q->app;
-	const char *id = q->args[0], *ls = req_param(q, "limit"), *cursor = req_param(q, "cursor");
+	const char *id = q->args[0], *cursor;
 	const char *status = req_param(q, "status");
-	long long limit = RESOURCE_LIMIT_DEFAULT;
-	if (ls && (!resource_id_valid(ls) || (limit = atoll(ls)) > RESOURCE_LIMIT_MAX)) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'limit' must be 1 to %d",
-		           RESOURCE_LIMIT_MAX);
+	long long limit;
+	if (resource_page(q, r, &limit, &cursor) != 0)
 		return 0;
-	}
-	if (cursor && !resource_id_valid(cursor)) {
-		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'cursor' is not valid");
-		return 0;
-	}
 	if (status && strcmp(status, "pending") && strcmp(status, "done") && strcmp(status, "dead")) {
 		resp_error(q, r, 400, "INVALID_PARAMETER",
 		           "parameter 'status' must be pending, done or dead");

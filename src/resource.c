@@ -643,19 +643,29 @@ static int answer_fetched(struct req *q, struct resp *r, const struct resource *
 	return answer_row(q, r, res, pr, 200);
 }
 
-static int do_list(struct req *q, struct resp *r, const struct resource *res)
+int resource_page(struct req *q, struct resp *r, long long *limit, const char **cursor)
 {
-	long long limit = RESOURCE_LIMIT_DEFAULT;
-	const char *ls = req_param(q, "limit"), *cursor = req_param(q, "cursor");
-	if (ls && (!resource_id_valid(ls) || (limit = atoll(ls)) > RESOURCE_LIMIT_MAX)) {
+	const char *ls = req_param(q, "limit");
+	*limit = RESOURCE_LIMIT_DEFAULT;
+	*cursor = req_param(q, "cursor");
+	if (ls && (!resource_id_valid(ls) || (*limit = atoll(ls)) > RESOURCE_LIMIT_MAX)) {
 		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'limit' must be 1 to %d",
 		           RESOURCE_LIMIT_MAX);
-		return 0;
+		return -1;
 	}
-	if (cursor && !resource_id_valid(cursor)) {
+	if (*cursor && !resource_id_valid(*cursor)) {
 		resp_error(q, r, 400, "INVALID_PARAMETER", "parameter 'cursor' is not valid");
-		return 0;
+		return -1;
 	}
+	return 0;
+}
+
+static int do_list(struct req *q, struct resp *r, const struct resource *res)
+{
+	long long limit;
+	const char *cursor;
+	if (resource_page(q, r, &limit, &cursor) != 0)
+		return 0;
 	struct sql s = {.n = 0};
 	buf_init(&s.b, q->arena);
 	buf_puts(&s.b, "SELECT ");

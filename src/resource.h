@@ -128,6 +128,9 @@ extern const struct route_param resource_params[];
 
 /* The whole collection; q->args[0] is the id for "/admin/x/ *" routes. */
 int resource_handle(struct req *q, struct resp *r, const struct resource *res);
+/* Reads ?limit= (1..RESOURCE_LIMIT_MAX, default RESOURCE_LIMIT_DEFAULT) and
+ * ?cursor= for any paginated list; -1 after answering 400. */
+int resource_page(struct req *q, struct resp *r, long long *limit, const char **cursor);
 
 /* --- building blocks, for handlers that do more than plain CRUD --- */
 
