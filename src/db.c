@@ -1,6 +1,7 @@
 /* libpq wrapper: lazy connect, reconnect with spacing, errors kept for the caller. */
 #include "db.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +82,29 @@ static bool connect_now(struct db *db)
 	return true;
 }
 
+/* An idle connection the server has closed (a restart, an admin's
+ * pg_terminate_backend) still says CONNECTION_OK until it is used: the
+ * server's goodbye or the EOF is already readable, so look before the next
+ * statement instead of failing it. Only outside a transaction, where a new
+ * connection loses nothing. */
+static bool closed_by_server(PGconn *conn)
+{
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+		return false;
+	struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+	if (pfd.fd < 0 || poll(&pfd, 1, 0) != 1)
+		return false;
+	return PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK;
+}
+
 bool db_ready(struct db *db)
 {
-	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
-		return true;
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
+		if (!closed_by_server(db->conn))
+			return true;
+		log_warn("postgresql: the server closed the connection; reconnecting");
+		return connect_now(db);
+	}
 	time_t now = time(NULL);
 	if (db->last_attempt == now)
 		return false;

@@ -44,7 +44,7 @@ eq "413 code" PAYLOAD_TOO_LARGE "$(json 'd["error"]["code"]')"
 
 # Redis down: /admin/health says so with 503; back up: healthy again with
 # the same workers (no pool restart).
-pids_before=$(pgrep -f "$BUILD/afftok-fcgi -c $CONF" | sort | tr '\n' ' ')
+pids_before=$(pgrep -f "^$BUILD/afftok-fcgi -c $CONF" | sort | tr '\n' ' ')
 redis-cli -s "$RUN/redis.sock" shutdown nosave >/dev/null 2>&1
 sleep 0.3
 admin GET /admin/health
@@ -62,10 +62,11 @@ for _ in $(seq 40); do
 	sleep 0.2
 done
 eq "redis back: admin health 200 from every worker within seconds" 8 "$streak"
-eq "same workers after the outage" "$pids_before" "$(pgrep -f "$BUILD/afftok-fcgi -c $CONF" | sort | tr '\n' ' ')"
+eq "same workers after the outage" "$pids_before" "$(pgrep -f "^$BUILD/afftok-fcgi -c $CONF" | sort | tr '\n' ' ')"
 
-# SIGKILL one worker: multiwatch starts another; no request hangs.
-victim=$(pgrep -f "$BUILD/afftok-fcgi -c $CONF" | head -n 1)
+# SIGKILL one worker (anchored: the supervisor's command line names the
+# worker too): multiwatch starts another; no request hangs.
+victim=$(pgrep -f "^$BUILD/afftok-fcgi -c $CONF" | head -n 1)
 kill -9 "$victim"
 ok=0
 for i in $(seq 40); do
@@ -74,5 +75,7 @@ for i in $(seq 40); do
 done
 eq "40 requests after SIGKILL all answered 200" 40 "$ok"
 sleep 0.5
-eq "pool back to its size" "$WORKERS" "$(pgrep -f "$BUILD/afftok-fcgi -c $CONF" | wc -l)"
+eq "pool back to its size" "$WORKERS" "$(pgrep -f "^$BUILD/afftok-fcgi -c $CONF" | wc -l)"
+check "the supervisor (multiwatch) still runs" kill -0 "$(cat "$RUN/fcgi.pid")"
+check "the killed worker is gone" test -z "$(ps -o pid= -p "$victim")"
 done_testing

@@ -48,7 +48,10 @@ kill -9 "$(cat "$RUN/redis.pid")" 2>/dev/null
 as_pg "$(pgbin)/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1
 wait "$wrk_pid"
 end_ms=$(date +%s%3N)
-check "workers were restarted by the supervisor" test -n "$(pgrep -f "^$BUILD/afftok-fcgi -c $CONF" | grep -vxF -f <(tr ' ' '\n' <<<"$workers"))"
+restarted() { pgrep -f "^$BUILD/afftok-fcgi -c $CONF" | grep -vxF -f <(tr ' ' '\n' <<<"$workers"); }
+for _ in $(seq 20); do [ -n "$(restarted)" ] && break; sleep 0.5; done
+sup=$(cat "$RUN/fcgi.pid" 2>/dev/null)
+check "workers were restarted by the supervisor (supervisor $sup $(kill -0 "$sup" 2>/dev/null && echo alive || echo gone))" test -n "$(restarted)"
 fcgi_up >/dev/null 2>&1 # in case the pool itself did not survive
 rm -f "$RUN/redis.pid"
 redis_up >/dev/null
@@ -77,5 +80,15 @@ check "unseen rows when wrk stopped: $at_end, at most one per connection ($conns
 eq "no other row unseen by the clients" 0 "$other"
 eq "nothing left in the journal" "" "$(ls "$RUN/journal" | grep '\.rdy$')"
 eq "no segment pending" 0 "$(sql "SELECT count(*) FROM journal_segments WHERE published < committed OR committed = 0")"
+# Recovery without manual action: every worker (the restarted ones
+# included) answers healthy again within seconds of the dependencies.
+streak=0
+for _ in $(seq 75); do
+	admin GET /admin/health
+	if [ "$STATUS" = 200 ]; then streak=$((streak + 1)); else streak=0; fi
+	[ "$streak" -ge 8 ] && break
+	sleep 0.2
+done
+eq "healthy again after the chaos (8 answers in a row within 15 s)" 8 "$streak"
 rm -rf "$out"
 done_testing

@@ -5,7 +5,7 @@
 # before (none crashed and was restarted) and the stack still answers.
 . "$(dirname "$0")/lib.sh"
 
-workers() { pgrep -f "$BUILD/afftok-fcgi -c $CONF" | sort | tr '\n' ' '; }
+workers() { pgrep -f "^$BUILD/afftok-fcgi -c $CONF" | sort | tr '\n' ' '; }
 before=$(workers)
 code=${AFFTOK_DEMO_LINK##*/}
 if [ -z "$code" ]; then
