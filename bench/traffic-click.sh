@@ -53,22 +53,7 @@ psql_ "INSERT INTO routes (tenant_id, offer_id, destinations) VALUES ($T, $ALL,
 AFFTOK_CLICK_RATE=100000000r/s nginx_up
 trap 'nginx_up; pool_afftok' EXIT
 
-pool_stop() {
-	kill_pidfile "$RUN/fcgi.pid"
-	for _ in $(seq 50); do
-		pgrep -f "^($BUILD/afftok-fcgi -c $CONF|$W/baseline-fcgi)" >/dev/null || break
-		sleep 0.1
-	done
-	rm -f "$RUN/fcgi.sock"
-}
-pool_afftok() { pool_stop; fcgi_up; wait_http; }
-pool_baseline() {
-	pool_stop
-	spawn-fcgi -s "$RUN/fcgi.sock" -M 0666 -P "$RUN/fcgi.pid" -- \
-		/usr/bin/multiwatch -f "$WORKERS" -- "$W/baseline-fcgi" >/dev/null
-	sleep 0.5
-}
-ticks() { local p t=0; for p in $(pgrep -f "$1"); do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
+. "$top/bench/pool.sh"
 # run NAME PATTERN URL
 run() {
 	local c0 c1 n rps p99 non
