@@ -204,13 +204,14 @@ wal_receiver_status_interval = 1
 EOF
 as_pg touch "$FO/pg2/data/standby.signal"
 pg_start pg2
-for _ in $(seq 100); do
+# Up to 60 s: on a busy 2-core machine the standby can take longer than 10 s to start streaming.
+for _ in $(seq 600); do
 	[ "$(psql1 -c "SELECT state FROM pg_stat_replication WHERE application_name = 'pg2'")" = streaming ] && break
 	sleep 0.1
 done
 # Synchronous once the standby streams (before, every commit would wait).
 psql1 -c "ALTER SYSTEM SET synchronous_standby_names = 'pg2'" -c "SELECT pg_reload_conf()" >/dev/null
-for _ in $(seq 100); do
+for _ in $(seq 600); do
 	[ "$(psql1 -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'pg2'")" = sync ] && break
 	sleep 0.1
 done
