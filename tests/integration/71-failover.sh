@@ -154,7 +154,7 @@ check "every click answered is in PostgreSQL ($rows rows, $n answers)" test "$ro
 # (stale address) must not stay on it.
 redis-server --port "$R_MASTER" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
 	--dir "$FO" --dbfilename m.rdb --pidfile "$FO/rm.pid" --logfile "$FO/redis-m.log"
-for _ in $(seq 100); do
+for _ in $(seq 600); do
 	[ "$(redis-cli -p "$R_MASTER" role 2>/dev/null | head -n 1)" = slave ] && break
 	sleep 0.1
 done
