@@ -22,6 +22,7 @@
 
 #include "app.h"
 #include "arena.h"
+#include "crashpoint.h"
 #include "db.h"
 #include "jobs.h"
 #include "log.h"
@@ -124,6 +125,8 @@ static int aggregate_hour(struct agg *g, const char *from, const char *to, bool 
 		     run(g, sql_del_invalid, from, to) && run(g, sql_ins_invalid, from, to);
 	if (ok && conv && g->have_conv)
 		ok = run(g, sql_del_conv, from, to) && run(g, sql_ins_conv, from, to);
+	if (ok)
+		crash_point("aggregate.mid_hour"); /* base rollups rewritten, cubes not */
 	ok = ok && run(g, sql_del_oa_q, from, to) && run(g, sql_ins_oa_q, from, to) &&
 	     run(g, sql_del_o_q, from, to) && run(g, sql_ins_o_q, from, to) &&
 	     run(g, sql_del_oa, from, NULL) && run(g, sql_ins_oa, from, to) &&
@@ -205,6 +208,7 @@ static int incremental(struct agg *g)
 		if (aggregate_hour(g, db_val(hours, i, 0), db_val(hours, i, 1), clicks, conv) != 0)
 			return -1;
 	}
+	crash_point("aggregate.before_watermark");
 	/* Only after every changed hour is done: a run killed before this line
 	 * leaves the old watermark, and the next run redoes the same hours. */
 	if (db_execp(db, g->a,

@@ -30,6 +30,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "click.h"
+#include "crashpoint.h"
 #include "db.h"
 #include "journal.h"
 #include "jobs.h"
@@ -619,7 +620,9 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		if (ps.nrecords > 0) {
 			char *sql = arena_sprintf(a, "COPY click_stage (%s) FROM STDIN", stage_columns);
 			int64_t t = mono_ms();
+			db_guard(app->db, true);
 			ok = copy_in(db_conn(app->db), sql, ps.copy.p, ps.copy.len, state) == 0;
+			db_guard(app->db, false);
 			log_debug("ingest: COPY %ld records: %lld ms", ps.nrecords, (long long)(mono_ms() - t));
 			t = mono_ms();
 			ok = ok && ensure_days(app, a, &ps) == 0 && exec_ok(app, a, nonces_sql);
@@ -633,6 +636,8 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		for (size_t i = 0; ok && i < ps.nseg; i++)
 			if (ps.seg[i].data && ps.seg[i].new_committed > ps.seg[i].committed)
 				ok = save_progress(app, a, &ps.seg[i]) == 0;
+		if (ok)
+			crash_point("ingest.before_commit"); /* rows and offsets written, not committed */
 		if (!ok || !exec_ok(app, a, "COMMIT")) {
 			exec_ok(app, a, "ROLLBACK");
 			log_err("ingest: batch of %ld clicks not stored: %s", ps.nrecords, db_error(app->db));
@@ -668,7 +673,11 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		old = db_execp(app->db, a, sql, ps.ids.p, ps.times.p);
 	}
 	bool pending = ps.nrepub > 0 && old == NULL;
+	if (fresh)
+		crash_point("ingest.after_commit"); /* stored, events not sent */
 	if (publish(app, a, old) == 0 && publish(app, a, fresh) == 0 && !pending) {
+		if (fresh)
+			crash_point("ingest.after_publish"); /* events sent, not marked */
 		if (mark_published(app, a, &ps) != 0)
 			goto out;
 		*published_out += (fresh ? PQntuples(fresh) : 0) + (old ? PQntuples(old) : 0);
@@ -678,6 +687,7 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		struct segment *s = &ps.seg[i];
 		if (!s->scanned || !s->closed || s->new_committed < s->size || s->published < s->size)
 			continue;
+		crash_point("ingest.before_unlink");
 		if (unlink(s->path) != 0 && errno != ENOENT) {
 			log_err("journal %s: cannot delete: %s", s->path, strerror(errno));
 			continue;

@@ -11,6 +11,7 @@
 #include "app.h"
 #include "arena.h"
 #include "convstore.h"
+#include "crashpoint.h"
 #include "db.h"
 #include "jobs.h"
 #include "log.h"
@@ -74,6 +75,7 @@ static int match_one(struct app *app, struct arena *a)
 		retry = out.outcome == CO_CLICK_NOT_FOUND &&
 			click_ms >= now_ms() - CONV_PENDING_MAX_AGE_S * 1000LL;
 	}
+	crash_point("match.before_commit"); /* conversion written, pending row not resolved */
 	PGresult *up;
 	if (retry) /* 1, 2, 4 ... 60 s between looks */
 		up = db_execp(app->db, a,

@@ -2,11 +2,13 @@
  * ([cron] partition_days_ahead) and detaches and drops those older than
  * [cron] retention_days; forgets link nonces nobody can replay any more.
  * Aggregates (stats tables) are not partitions of clicks and stay. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "app.h"
 #include "arena.h"
+#include "crashpoint.h"
 #include "db.h"
 #include "jobs.h"
 #include "log.h"
@@ -35,8 +37,15 @@ int job_partitions(struct app *app, struct arena *a, int argc, char **argv)
 		/* The name matched ^clicks_[0-9]{8}$: safe to splice. */
 		char *detach = arena_sprintf(a, "ALTER TABLE clicks DETACH PARTITION %s", name);
 		char *drop = arena_sprintf(a, "DROP TABLE %s", name);
-		if (!db_exec(app->db, a, detach, 0, NULL) || !db_exec(app->db, a, drop, 0, NULL)) {
+		/* One transaction: a run killed between the two statements must
+		 * not leave a detached table that no later run would look at. */
+		bool ok = db_exec(app->db, a, "BEGIN", 0, NULL) && db_exec(app->db, a, detach, 0, NULL);
+		if (ok)
+			crash_point("partitions.after_detach");
+		ok = ok && db_exec(app->db, a, drop, 0, NULL) && db_exec(app->db, a, "COMMIT", 0, NULL);
+		if (!ok) {
 			log_err("partition %s: %s", name, db_error(app->db));
+			db_exec(app->db, a, "ROLLBACK", 0, NULL);
 			return EX_SOFTWARE;
 		}
 		log_info("dropped partition %s (older than %s days)", name, keep);

@@ -15,6 +15,7 @@
 #include "app.h"
 #include "arena.h"
 #include "buf.h"
+#include "crashpoint.h"
 #include "db.h"
 #include "decimal.h"
 #include "httpout.h"
@@ -144,6 +145,7 @@ static int send_batch(struct app *app, struct arena *a)
 		reqs[i].method = "GET";
 		reqs[i].user = &s[i];
 	}
+	crash_point("postbacks.after_lease"); /* claimed, nothing sent */
 	struct httpout *h = httpout_new(app->cfg.outbound_allow_private, 32,
 					app->cfg.outbound_timeout_s * 1000, noop_done, NULL);
 	if (h == NULL)
@@ -152,6 +154,7 @@ static int send_batch(struct app *app, struct arena *a)
 	httpout_free(h);
 	if (rc != 0)
 		return -1;
+	crash_point("postbacks.after_send"); /* sent, not recorded */
 	for (int i = 0; i < n; i++) {
 		s[i].req = reqs[i];
 		if (record(app, a, &s[i]) != 0)

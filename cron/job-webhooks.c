@@ -40,6 +40,7 @@
 #include "app.h"
 #include "arena.h"
 #include "buf.h"
+#include "crashpoint.h"
 #include "db.h"
 #include "httpout.h"
 #include "jobs.h"
@@ -239,6 +240,7 @@ static int handle_entries(struct state *s, const redisReply *entries)
 		ack[nack++] = e->element[0]->str;
 	}
 	if (nack > 3) {
+		crash_point("webhooks.before_ack"); /* deliveries stored, entries not acknowledged */
 		size_t lens[1024 + 3];
 		for (int i = 0; i < nack; i++)
 			lens[i] = strlen(ack[i]);
@@ -550,6 +552,7 @@ static void flush(struct state *s)
 	for (int c = 0; c < NCOL && p[0]; c++)
 		if (p[c] == NULL)
 			p[0] = NULL;
+	crash_point("webhooks.before_record"); /* sent, outcomes not recorded */
 	if (p[0])
 		r = db_exec(s->app->db, a, sql, NCOL + 1, p);
 	if (r == NULL) {
@@ -706,6 +709,8 @@ static int claim(struct state *s)
 		s->db_down = true;
 		return -1;
 	}
+	if (PQntuples(r) > 0)
+		crash_point("webhooks.after_claim"); /* leased, nothing sent */
 	int started = 0;
 	long long ts = now_ms() / 1000;
 	for (int i = 0; i < PQntuples(r); i++) {

@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "arena.h"
+#include "db.h"
 #include "health.h"
 #include "jobs.h"
 #include "log.h"
@@ -69,6 +70,10 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return EX_CONFIG;
 	}
+	/* Jobs lift statement_timeout for their big statements (ingest,
+	 * aggregate): the hang guard (db.h) only stops a server that stays
+	 * silent for a quarter of an hour from holding the job's lock for ever. */
+	db_set_deadline(app.db, 15 * 60 * 1000);
 	struct arena *a = arena_new(65536);
 	if (a == NULL)
 		return EX_OSERR;

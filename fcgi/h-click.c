@@ -32,6 +32,7 @@ static int worker_state(struct app *app)
 				   app->cfg.journal_fsync_interval_ms, app->cfg.journal_segment_max_bytes);
 		if (clicklog == NULL)
 			return -1;
+		journal_set_spill(clicklog, (size_t)app->cfg.journal_spill_max_bytes);
 		atexit(at_exit);
 	}
 	return 0;
@@ -88,15 +89,24 @@ int h_click(struct req *q, struct resp *r)
 	if (click_process(&c) != 0)
 		return -1;
 
-	/* Recorded before the answer; a lost record (disk full) is counted
-	 * and logged by the journal, and the visitor still goes on. */
+	/* Recorded before the answer. A record the disk does not take (full,
+	 * I/O error) is kept in the worker's memory and written later (the
+	 * journal's spill); one that cannot be kept either is refused with 503
+	 * so no visitor is redirected for a click that is not recorded, unless
+	 * [journal] refuse_unrecorded = false (redirect, count it lost). */
 	struct buf rec;
 	buf_init(&rec, q->arena);
 	click_record(&c, &rec);
+	int kept = -1;
 	if (buf_ok(&rec))
-		journal_append(clicklog, rec.p, rec.len);
+		kept = journal_append(clicklog, rec.p, rec.len);
 	else
 		log_err("click %s: record too large for memory; not journalled", c.click_id);
+	if (kept < 0 && app->cfg.journal_refuse_unrecorded) {
+		resp_header(r, "Retry-After", "1");
+		resp_error(q, r, 503, "UNAVAILABLE", "the click cannot be recorded right now");
+		return 0;
+	}
 
 	resp_header(r, "Cache-Control", "no-store");
 	resp_header(r, "X-Click-Id", "%s", c.click_id);

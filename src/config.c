@@ -38,6 +38,8 @@ const struct config_key config_keys[] = {
 	S("journal", "fsync", journal_fsync, "interval", "interval, always or off"),
 	I("journal", "fsync_interval_ms", journal_fsync_interval_ms, 100, 1, 60000, "fsync period with fsync = interval"),
 	I("journal", "segment_max_bytes", journal_segment_max_bytes, 16777216, 4096, 1073741824, "segment size before rotation"),
+	I("journal", "spill_max_bytes", journal_spill_max_bytes, 16777216, 0, 1073741824, "clicks kept in memory per worker while the journal cannot be written; 0 = none"),
+	B("journal", "refuse_unrecorded", journal_refuse_unrecorded, "true", "a click that can be neither written nor kept: 503 (true) or redirect and lose it (false)"),
 	I("click", "cache_ttl_s", click_cache_ttl_s, 5, 1, 3600, "how long a worker trusts its cached link data"),
 	S("click", "geoip_db", click_geoip_db, "", "MaxMind-format country database; empty = geo off"),
 	S("click", "unknown_country", click_unknown_country, "allow", "allow or block clicks whose country is unknown"),

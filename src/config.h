@@ -45,6 +45,8 @@ struct config {
 	char *journal_fsync;
 	long journal_fsync_interval_ms;
 	long journal_segment_max_bytes;
+	long journal_spill_max_bytes;
+	bool journal_refuse_unrecorded;
 	/* [click] */
 	long click_cache_ttl_s;
 	char *click_geoip_db;

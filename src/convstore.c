@@ -160,9 +160,12 @@ static PGresult *exec_prepared(struct app *app, struct arena *a, int which, cons
 	if (!db_ready(app->db))
 		return NULL;
 	PGconn *c = db_conn(app->db);
-	if (ensure_prepared(c, which, sql, n) != 0)
+	db_guard(app->db, true); /* a hanging server must not block the worker for ever */
+	int prep = ensure_prepared(c, which, sql, n);
+	PGresult *res = prep == 0 ? PQexecPrepared(c, ps_names[which], n, p, NULL, NULL, 0) : NULL;
+	db_guard(app->db, false);
+	if (prep != 0)
 		return NULL;
-	PGresult *res = PQexecPrepared(c, ps_names[which], n, p, NULL, NULL, 0);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
 		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -209,11 +212,20 @@ static int ensure_prepared(PGconn *c, int which, const char *sql, int n)
 	return 0;
 }
 
+static int pipe_body(PGconn *c, struct arena *a, const struct pq *q, int n, PGresult **res);
+
 static int pipe_run(struct app *app, struct arena *a, const struct pq *q, int n, PGresult **res)
 {
 	if (!db_ready(app->db))
 		return -1;
-	PGconn *c = db_conn(app->db);
+	db_guard(app->db, true); /* a hanging server must not block the worker for ever */
+	int rc = pipe_body(db_conn(app->db), a, q, n, res);
+	db_guard(app->db, false);
+	return rc;
+}
+
+static int pipe_body(PGconn *c, struct arena *a, const struct pq *q, int n, PGresult **res)
+{
 	for (int i = 0; i < n; i++)
 		if (q[i].prep >= 0 && ensure_prepared(c, q[i].prep, q[i].sql, q[i].n) != 0)
 			return -1;

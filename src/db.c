@@ -2,13 +2,17 @@
 #include "db.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "log.h"
+#include "util.h"
 
 struct db {
 	PGconn *conn;
@@ -19,7 +23,86 @@ struct db {
 	time_t last_attempt;
 	char sqlstate[6];
 	char error[256];
+	/* The hang guard (db.h), under guard_mu. */
+	int deadline_ms;
+	int64_t busy_until; /* monotonic ms; 0 = idle */
+	int busy_fd;
+	bool timed_out;
 };
+
+/* ---- the hang guard ---- */
+
+#define GUARD_MAX 16 /* connections per process: a worker has 4 */
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct db *guarded[GUARD_MAX];
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static bool guard_running;
+
+static void *watchdog(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		usleep(100000);
+		int64_t now = mono_ms();
+		pthread_mutex_lock(&guard_mu);
+		for (int i = 0; i < GUARD_MAX; i++) {
+			struct db *db = guarded[i];
+			if (db == NULL || db->busy_until == 0 || now < db->busy_until || db->timed_out ||
+			    db->busy_fd < 0)
+				continue;
+			/* libpq now reads the end of the stream and gives up;
+			 * the descriptor stays the connection's to close. */
+			shutdown(db->busy_fd, SHUT_RDWR);
+			db->timed_out = true;
+		}
+		pthread_mutex_unlock(&guard_mu);
+	}
+	return NULL;
+}
+
+static void guard_start(void)
+{
+	pthread_t t;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	guard_running = pthread_create(&t, &at, watchdog, NULL) == 0;
+	pthread_attr_destroy(&at);
+	if (!guard_running)
+		log_warn("postgresql: cannot start the hang guard; a hanging server can block this process");
+}
+
+void db_set_deadline(struct db *db, int ms)
+{
+	pthread_mutex_lock(&guard_mu);
+	db->deadline_ms = ms;
+	pthread_mutex_unlock(&guard_mu);
+}
+
+void db_guard(struct db *db, bool busy)
+{
+	if (db->deadline_ms <= 0)
+		return;
+	pthread_once(&guard_once, guard_start);
+	pthread_mutex_lock(&guard_mu);
+	if (busy) {
+		db->busy_fd = db->conn ? PQsocket(db->conn) : -1;
+		db->busy_until = mono_ms() + db->deadline_ms;
+		db->timed_out = false;
+	} else {
+		db->busy_until = 0;
+	}
+	pthread_mutex_unlock(&guard_mu);
+}
+
+/* Whether the last guarded call ended because the guard cut it off. */
+static bool guard_fired(struct db *db)
+{
+	pthread_mutex_lock(&guard_mu);
+	bool f = db->timed_out;
+	pthread_mutex_unlock(&guard_mu);
+	return f;
+}
 
 struct db *db_new(const char *conninfo, int connect_timeout_s, int statement_timeout_ms,
 		  const char *application_name)
@@ -35,6 +118,16 @@ struct db *db_new(const char *conninfo, int connect_timeout_s, int statement_tim
 	}
 	db->connect_timeout_s = connect_timeout_s;
 	db->statement_timeout_ms = statement_timeout_ms;
+	db->deadline_ms = statement_timeout_ms > 0 ? statement_timeout_ms + 2000 : 0;
+	db->busy_fd = -1;
+	pthread_mutex_lock(&guard_mu);
+	for (int i = 0; i < GUARD_MAX; i++) {
+		if (guarded[i] == NULL) {
+			guarded[i] = db;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&guard_mu);
 	return db;
 }
 
@@ -42,6 +135,11 @@ void db_free(struct db *db)
 {
 	if (db == NULL)
 		return;
+	pthread_mutex_lock(&guard_mu);
+	for (int i = 0; i < GUARD_MAX; i++)
+		if (guarded[i] == db)
+			guarded[i] = NULL;
+	pthread_mutex_unlock(&guard_mu);
 	if (db->conn)
 		PQfinish(db->conn);
 	free(db->conninfo);
@@ -117,7 +215,17 @@ PGresult *db_exec(struct db *db, struct arena *a, const char *sql, int nparams,
 {
 	if (!db_ready(db))
 		return NULL;
+	db_guard(db, true);
 	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	db_guard(db, false);
+	if (db->deadline_ms > 0 && guard_fired(db)) {
+		char why[96];
+		snprintf(why, sizeof why, "no answer within %d ms; connection dropped", db->deadline_ms);
+		set_error(db, "08006", why);
+		log_warn("postgresql: %s", why);
+		PQclear(res);
+		return NULL;
+	}
 	if (res == NULL) {
 		set_error(db, "08006", PQerrorMessage(db->conn));
 		return NULL;

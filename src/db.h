@@ -9,7 +9,8 @@
 struct arena;
 struct db;
 
-/* Does not connect yet; NULL on allocation failure. */
+/* Does not connect yet; NULL on allocation failure. The hang guard's
+ * deadline (below) starts as statement_timeout_ms + 2 s. */
 struct db *db_new(const char *conninfo, int connect_timeout_s, int statement_timeout_ms,
 		  const char *application_name);
 void db_free(struct db *db);
@@ -23,6 +24,19 @@ bool db_ready(struct db *db);
 PGresult *db_exec(struct db *db, struct arena *a, const char *sql, int nparams,
 		  const char *const *params);
 const char *db_sqlstate(const struct db *db);
+
+/* The hang guard. statement_timeout is the server's to enforce; a server
+ * that hangs, or a network that holds packets while something on the way
+ * still acknowledges them (so TCP keepalives and tcp_user_timeout see
+ * nothing wrong), never answers, and libpq would wait for ever. A watchdog
+ * thread (one per process, started with the first guarded statement) shuts
+ * down the socket of a connection busy for longer than its deadline: the
+ * statement fails (08006, "no answer within N ms") and the next db_ready()
+ * reconnects. db_exec() guards itself; code that drives libpq directly
+ * through db_conn() brackets the calls with db_guard(db, true/false).
+ * ms <= 0 turns the guard off for this connection. */
+void db_set_deadline(struct db *db, int ms);
+void db_guard(struct db *db, bool busy);
 const char *db_error(const struct db *db);
 PGconn *db_conn(struct db *db);
 

@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "app.h"
 #include "arena.h"
 #include "db.h"
 #include "geo.h"
+#include "journal.h"
 #include "bot.h"
 #include "botua.h"
 #include "netset.h"
@@ -88,6 +90,19 @@ struct json_object *health_report(struct app *app, struct arena *a, bool *ok)
 	long segs = journal_backlog(app->cfg.journal_dir, &bytes);
 	json_object_object_add(j, "segments", json_object_new_int64(segs));
 	json_object_object_add(j, "bytes", json_object_new_int64(bytes));
+	struct statvfs fs;
+	if (statvfs(app->cfg.journal_dir, &fs) == 0)
+		json_object_object_add(j, "free_bytes", json_object_new_int64((int64_t)fs.f_bavail * (int64_t)fs.f_frsize));
+	/* This worker's click journal: clicks waiting in memory for the disk
+	 * (see journal.h, the spill) and clicks lost since it started. */
+	struct journal_stats js;
+	if (journal_process_stats(&js)) {
+		json_object_object_add(j, "spill_records", json_object_new_int64((int64_t)js.spill_records));
+		json_object_object_add(j, "spill_bytes", json_object_new_int64((int64_t)js.spill_bytes));
+		json_object_object_add(j, "spilled_total", json_object_new_int64((int64_t)js.spilled));
+		json_object_object_add(j, "lost_total", json_object_new_int64((int64_t)js.lost));
+		json_object_object_add(j, "status", json_object_new_string(js.spill_records ? "spilling" : "ok"));
+	}
 	json_object_object_add(o, "journal", j);
 
 	struct json_object *geo = json_object_new_object();

@@ -27,6 +27,10 @@ struct journal {
 	unsigned seq;
 	bool dirty; /* written since the last fsync */
 	struct journal_stats st;
+	/* The spill (journal.h): framed records, oldest first. */
+	unsigned char *spill;
+	size_t spill_len, spill_cap, spill_max;
+	int64_t spill_retry_ms, spill_logged_ms;
 	unsigned char frame[JOURNAL_HDR + JOURNAL_REC_MAX];
 };
 
@@ -78,6 +82,9 @@ size_t journal_frame(unsigned char *out, const void *payload, size_t len)
 
 /* ---- writer ---- */
 
+/* The worker's journal, for journal_process_stats(). */
+static struct journal *current;
+
 struct journal *journal_open(const char *dir, const char *instance, const char *fsync_mode,
 			     long fsync_interval_ms, long segment_max_bytes)
 {
@@ -104,7 +111,21 @@ struct journal *journal_open(const char *dir, const char *instance, const char *
 	j->interval_ms = fsync_interval_ms;
 	j->max_bytes = segment_max_bytes;
 	j->fd = -1;
+	current = j;
 	return j;
+}
+
+void journal_set_spill(struct journal *j, size_t max_bytes)
+{
+	j->spill_max = max_bytes;
+}
+
+bool journal_process_stats(struct journal_stats *st)
+{
+	if (current == NULL)
+		return false;
+	journal_get_stats(current, st);
+	return true;
 }
 
 static void sync_dir(const char *dir)
@@ -178,38 +199,110 @@ static void count_loss(struct journal *j, const char *why)
 	}
 }
 
+/* Writes n bytes of whole frames (nrec records) at the end of the current
+ * segment, opening or rotating it first; 0, or -1 with *why set and the
+ * segment as it was (a partial write is cut off; the reader would skip it
+ * anyway). */
+static int write_frames(struct journal *j, const unsigned char *p, size_t n, uint64_t nrec,
+			const char **why)
+{
+	if (j->fd >= 0 && ((long)(j->size + n) > j->max_bytes ||
+			   (j->size > 0 && mono_ms() - j->opened_ms >= JOURNAL_MAX_AGE_MS)))
+		journal_rotate(j);
+	if (j->fd < 0 && segment_open(j) != 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	ssize_t w = write(j->fd, p, n);
+	if (w != (ssize_t)n) {
+		*why = w < 0 ? strerror(errno) : "short write";
+		if (w > 0 && ftruncate(j->fd, (off_t)j->size) != 0) {
+			/* The torn frame stays; close the segment so the
+			 * next record starts a clean one. */
+			journal_rotate(j);
+		}
+		return -1;
+	}
+	j->size += n;
+	j->dirty = true;
+	j->st.records += nrec;
+	if (j->mode == JOURNAL_FSYNC_ALWAYS ||
+	    (j->mode == JOURNAL_FSYNC_INTERVAL && mono_ms() - j->synced_ms >= j->interval_ms))
+		do_sync(j);
+	return 0;
+}
+
+/* Keeps the frame in j->frame (n bytes) in the spill: 1, or -1 when it is
+ * full (the record is lost). */
+static int spill_add(struct journal *j, size_t n, const char *why)
+{
+	if (j->spill_max == 0 || j->spill_len + n > j->spill_max) {
+		count_loss(j, j->spill_max ? "and the memory spill is full" : why);
+		return -1;
+	}
+	if (j->spill_len + n > j->spill_cap) {
+		size_t cap = j->spill_cap ? j->spill_cap * 2 : 65536;
+		while (cap < j->spill_len + n)
+			cap *= 2;
+		if (cap > j->spill_max)
+			cap = j->spill_max;
+		unsigned char *p = realloc(j->spill, cap);
+		if (p == NULL) {
+			count_loss(j, "out of memory for the spill");
+			return -1;
+		}
+		j->spill = p;
+		j->spill_cap = cap;
+	}
+	memcpy(j->spill + j->spill_len, j->frame, n);
+	j->spill_len += n;
+	j->st.spill_records++;
+	j->st.spilled++;
+	int64_t now = mono_ms();
+	if (j->st.spill_records == 1 || now - j->spill_logged_ms >= 1000) {
+		log_err("journal: cannot write to %s (%s); %llu click(s) kept in memory (%zu bytes of %zu), "
+			"written when the disk takes them", j->dir, why,
+			(unsigned long long)j->st.spill_records, j->spill_len, j->spill_max);
+		j->spill_logged_ms = now;
+	}
+	if (j->st.spill_records == 1)
+		j->spill_retry_ms = now + JOURNAL_SPILL_RETRY_MS;
+	return 1;
+}
+
+int journal_flush(struct journal *j)
+{
+	if (j == NULL || j->spill_len == 0)
+		return 0;
+	const char *why = NULL;
+	uint64_t nrec = j->st.spill_records;
+	if (write_frames(j, j->spill, j->spill_len, nrec, &why) != 0) {
+		j->spill_retry_ms = mono_ms() + JOURNAL_SPILL_RETRY_MS;
+		return -1;
+	}
+	log_info("journal: %llu click(s) kept in memory are written to %s", (unsigned long long)nrec, j->path);
+	j->spill_len = 0;
+	j->st.spill_records = 0;
+	/* Give the memory back: a spill is rare and can be large. */
+	free(j->spill);
+	j->spill = NULL;
+	j->spill_cap = 0;
+	return 0;
+}
+
 int journal_append(struct journal *j, const void *rec, size_t len)
 {
 	if (len == 0 || len > JOURNAL_REC_MAX) {
 		count_loss(j, "record too large");
 		return -1;
 	}
-	if (j->fd >= 0 && ((long)(j->size + JOURNAL_HDR + len) > j->max_bytes ||
-			   (j->size > 0 && mono_ms() - j->opened_ms >= JOURNAL_MAX_AGE_MS)))
-		journal_rotate(j);
-	if (j->fd < 0 && segment_open(j) != 0) {
-		count_loss(j, strerror(errno));
-		return -1;
-	}
 	size_t n = journal_frame(j->frame, rec, len);
-	ssize_t w = write(j->fd, j->frame, n);
-	if (w != (ssize_t)n) {
-		const char *why = w < 0 ? strerror(errno) : "short write";
-		/* Cut a partial frame off so the segment stays clean; the reader
-		 * would skip it anyway. */
-		if (w > 0 && ftruncate(j->fd, (off_t)j->size) != 0) {
-			close(j->fd);
-			j->fd = -1;
-		}
-		count_loss(j, why);
-		return -1;
-	}
-	j->size += n;
-	j->dirty = true;
-	j->st.records++;
-	if (j->mode == JOURNAL_FSYNC_ALWAYS ||
-	    (j->mode == JOURNAL_FSYNC_INTERVAL && mono_ms() - j->synced_ms >= j->interval_ms))
-		do_sync(j);
+	const char *why = "the disk did not take the earlier ones yet";
+	/* Older records first: while the spill holds any, this one waits too. */
+	if (j->spill_len > 0 && (mono_ms() < j->spill_retry_ms || journal_flush(j) != 0))
+		return spill_add(j, n, why);
+	if (write_frames(j, j->frame, n, 1, &why) != 0)
+		return spill_add(j, n, why);
 	return 0;
 }
 
@@ -217,7 +310,15 @@ void journal_close(struct journal *j)
 {
 	if (j == NULL)
 		return;
+	if (journal_flush(j) != 0) {
+		j->st.lost += j->st.spill_records;
+		log_err("JOURNAL LOSS: %llu click(s) kept in memory could not be written to %s at exit",
+			(unsigned long long)j->st.spill_records, j->dir);
+	}
 	journal_rotate(j);
+	if (current == j)
+		current = NULL;
+	free(j->spill);
 	free(j->dir);
 	free(j);
 }
@@ -225,6 +326,7 @@ void journal_close(struct journal *j)
 void journal_get_stats(const struct journal *j, struct journal_stats *st)
 {
 	*st = j->st;
+	st->spill_bytes = j->spill_len;
 }
 
 /* ---- reader ---- */

@@ -33,18 +33,34 @@ struct journal;
 
 struct journal_stats {
 	uint64_t records;  /* appended */
-	uint64_t lost;     /* could not be written (disk full, I/O error): the only loss path */
+	uint64_t lost;     /* could not be written nor kept (disk full, I/O error): the only loss path */
 	uint64_t fsyncs;
 	uint64_t segments; /* opened */
+	uint64_t spilled;  /* kept in memory since a write failed (ever) */
+	uint64_t spill_records, spill_bytes; /* in memory now, waiting for the disk */
 };
 
 /* No file is created until the first append. fsync_mode: "interval",
  * "always" or "off". NULL on allocation failure or a bad mode. */
 struct journal *journal_open(const char *dir, const char *instance, const char *fsync_mode,
 			     long fsync_interval_ms, long segment_max_bytes);
+/* The spill: with max_bytes > 0, a record that cannot be written (disk
+ * full, I/O error) is kept in memory, framed, up to max_bytes in all, and
+ * written before anything newer as soon as the disk takes it again: at the
+ * next append (retried at most every JOURNAL_SPILL_RETRY_MS), at
+ * journal_flush() and at journal_close(). Order is kept: while the spill
+ * holds anything, new records join it. 0 (the default) = no spill. */
+#define JOURNAL_SPILL_RETRY_MS 100
+void journal_set_spill(struct journal *j, size_t max_bytes);
 /* Appends one record (1..JOURNAL_REC_MAX bytes) with a single write(2).
- * Returns 0, or -1 when it was lost (counted and logged). */
+ * Returns 0 when written, 1 when kept in the spill (it will be written),
+ * -1 when it was lost (no spill, or the spill is full; counted and logged). */
 int journal_append(struct journal *j, const void *rec, size_t len);
+/* Tries to write the spill now; 0 when it is empty afterwards. */
+int journal_flush(struct journal *j);
+/* The stats of the last journal opened in this process and not closed yet
+ * (the worker's click journal), for /admin/health; false when none. */
+bool journal_process_stats(struct journal_stats *st);
 /* Closes the current segment (it becomes .rdy) and frees j; accepts NULL. */
 void journal_close(struct journal *j);
 /* Closes the current segment if it has data, so the next append starts a

@@ -8,6 +8,7 @@
 #include "app.h"
 #include "arena.h"
 #include "buf.h"
+#include "crashpoint.h"
 #include "db.h"
 #include "kv.h"
 #include "log.h"
@@ -49,6 +50,7 @@ int outbox_drain(struct app *app, struct arena *a)
 		buf_printf(&ids, "%s%s", i ? "," : "", db_val(res, i, 0));
 	}
 	buf_putc(&ids, '}');
+	crash_point("events.after_xadd"); /* in the stream, not marked published */
 	if (!buf_ok(&ids) ||
 	    db_execp(app->db, a, "UPDATE event_outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
 		     ids.p) == NULL ||

@@ -307,6 +307,151 @@ static void t_disk_full(void)
 	rmdir(dir);
 }
 
+/* The records of every segment in dir (name order), which must be exactly
+ * recs[i] for the i with want[i] set, in order, each once; returns how
+ * many, -1 on a mismatch. Deletes the files and dir. */
+static int read_all(const char *dir, const bool *want, int nwant)
+{
+	struct dirent **names;
+	int nn = scandir(dir, &names, NULL, alphasort);
+	int next = 0, got = 0, bad = 0;
+	for (int k = 0; k < nn; k++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/%s", dir, names[k]->d_name);
+		if (names[k]->d_name[0] != '.') {
+			size_t len;
+			unsigned char *b = slurp(path, &len);
+			struct journal_scan sc;
+			journal_scan_init(&sc, b, len, true);
+			const unsigned char *r;
+			size_t n;
+			while (journal_scan_next(&sc, &r, &n)) {
+				while (next < nwant && !want[next])
+					next++;
+				if (next == nwant || strlen(recs[next]) != n || memcmp(recs[next], r, n))
+					bad++;
+				next++;
+				got++;
+			}
+			bad += sc.torn + sc.corrupt;
+			free(b);
+			unlink(path);
+		}
+		free(names[k]);
+	}
+	free(names);
+	rmdir(dir);
+	while (next < nwant && !want[next])
+		next++;
+	return bad || next != nwant ? -1 : got;
+}
+
+/* Fills the disk (the file size limit) while appending; returns how many
+ * appends answered 0, 1 and -1 in res[0..2], and which were kept. */
+static struct journal *fill(const char *dir, size_t spill, int nrec, long limit, int res[3], bool *kept)
+{
+	struct rlimit old, lim;
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = (rlim_t)limit;
+	signal(SIGXFSZ, SIG_IGN);
+	struct journal *j = journal_open(dir, "spill", "interval", 100, 1 << 20);
+	journal_set_spill(j, spill);
+	res[0] = res[1] = res[2] = 0;
+	CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 0; i < nrec; i++) {
+		int rc = journal_append(j, recs[i], strlen(recs[i]));
+		res[rc + 1 == 0 ? 2 : rc]++;
+		kept[i] = rc >= 0;
+	}
+	setrlimit(RLIMIT_FSIZE, &old);
+	return j;
+}
+
+static void t_spill(void)
+{
+	/* Disk full with a spill: nothing is lost; the records the disk refused
+	 * are written, in order and once, as soon as it takes them again. */
+	make_records();
+	bool kept[NREC];
+	int res[3];
+	char *dir = tmpdir();
+	struct journal *j = fill(dir, 1 << 20, 150, 5000, res, kept);
+	struct journal_stats st;
+	journal_get_stats(j, &st);
+	CU_ASSERT(res[0] > 0);
+	CU_ASSERT(res[1] > 0);
+	CU_ASSERT_EQUAL(res[2], 0);
+	CU_ASSERT_EQUAL(st.lost, 0);
+	CU_ASSERT_EQUAL(st.spill_records, (uint64_t)res[1]);
+	CU_ASSERT(st.spill_bytes > 0);
+	struct journal_stats pst;
+	CU_ASSERT_TRUE(journal_process_stats(&pst));
+	CU_ASSERT_EQUAL(pst.spill_records, st.spill_records);
+	/* Space again: the next append waits for the retry pause, then writes
+	 * the spill before itself. */
+	CU_ASSERT_EQUAL(journal_append(j, recs[150], strlen(recs[150])), 1);
+	usleep((JOURNAL_SPILL_RETRY_MS + 20) * 1000);
+	CU_ASSERT_EQUAL(journal_append(j, recs[151], strlen(recs[151])), 0);
+	journal_get_stats(j, &st);
+	CU_ASSERT_EQUAL(st.spill_records, 0);
+	CU_ASSERT_EQUAL(st.spill_bytes, 0);
+	CU_ASSERT_EQUAL(st.records, 152);
+	CU_ASSERT_EQUAL(st.spilled, (uint64_t)res[1] + 1);
+	journal_close(j);
+	CU_ASSERT_FALSE(journal_process_stats(&pst));
+	kept[150] = kept[151] = true;
+	CU_ASSERT_EQUAL(read_all(dir, kept, 152), 152);
+
+	/* journal_flush writes the spill at once; journal_close too. */
+	dir = tmpdir();
+	j = fill(dir, 1 << 20, 100, 5000, res, kept);
+	CU_ASSERT(res[1] > 0);
+	CU_ASSERT_EQUAL(journal_flush(j), 0);
+	journal_get_stats(j, &st);
+	CU_ASSERT_EQUAL(st.records, 100);
+	journal_close(j);
+	CU_ASSERT_EQUAL(read_all(dir, kept, 100), 100);
+	dir = tmpdir();
+	j = fill(dir, 1 << 20, 100, 5000, res, kept);
+	journal_close(j);
+	CU_ASSERT_EQUAL(read_all(dir, kept, 100), 100);
+}
+
+static void t_spill_full(void)
+{
+	/* A small spill: once it is full records are lost (counted), and the
+	 * ones kept are still written in order; closing while the disk is still
+	 * full counts what the spill held as lost. */
+	make_records();
+	bool kept[NREC];
+	int res[3];
+	char *dir = tmpdir();
+	struct journal *j = fill(dir, 3000, 150, 5000, res, kept);
+	struct journal_stats st;
+	journal_get_stats(j, &st);
+	CU_ASSERT(res[1] > 0);
+	CU_ASSERT(res[2] > 0);
+	CU_ASSERT_EQUAL(st.lost, (uint64_t)res[2]);
+	CU_ASSERT(st.spill_bytes <= 3000);
+	CU_ASSERT_EQUAL(journal_flush(j), 0);
+	journal_close(j);
+	CU_ASSERT_EQUAL(read_all(dir, kept, 150), res[0] + res[1]);
+
+	dir = tmpdir();
+	j = fill(dir, 1 << 20, 100, 5000, res, kept);
+	struct rlimit old, lim;
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 5000;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	journal_close(j); /* still full: the spill is lost, and said so */
+	setrlimit(RLIMIT_FSIZE, &old);
+	for (int i = 0; i < 100; i++)
+		kept[i] = kept[i] && i < res[0];
+	CU_ASSERT_EQUAL(read_all(dir, kept, 100), res[0]);
+}
+
 static const struct unit_case cases[] = {
 	{"crc32c check value", t_crc},
 	{"writer round trip with rotation", t_writer_round_trip},
@@ -314,6 +459,8 @@ static const struct unit_case cases[] = {
 	{"random byte flips: nothing invented, nothing before the damage lost", t_byte_flips},
 	{"damage in an open segment", t_open_segment_damage},
 	{"disk full: counted, segment stays clean", t_disk_full},
+	{"disk full with a spill: nothing lost, written in order when space returns", t_spill},
+	{"spill full: counted lost, the kept ones still in order", t_spill_full},
 	{NULL, NULL},
 };
 
