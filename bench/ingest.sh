@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# bench/ingest.sh: `afftokctl ingest` alone, from journal to PostgreSQL.
+#
+#   scripts/local up        (or AFFTOK_RUN_DIR=... AFFTOK_BUILD_DIR=... of a running stack)
+#   bench/ingest.sh         BENCH_CLICKS (200000) clicks, BENCH_LINKS (20) links
+#
+# bench/ingest-gen (built here, linked to libafftok) writes the clicks with
+# the click path's own code (click_process, click_record, journal_append)
+# into a journal directory of the benchmark's own (so the stack's cron
+# ingest leaves it alone), as 4 workers would: signed links, ~1 % replayed
+# nonces, ~2 % repeated visitors. Then `afftokctl ingest --once` loads it
+# with a copy of the stack's configuration pointing there. Reported: wall
+# time and clicks/s, and CPU time of afftokctl plus everything PostgreSQL
+# and Redis spent meanwhile (backends that were already connected before
+# the run, i.e. the stack's workers and jobs, are left out), the load
+# average, and a check that every click is in `clicks` exactly once.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+export AFFTOK_RUN_DIR=${AFFTOK_RUN_DIR:-$top/run}
+. "$AFFTOK_RUN_DIR/stack.env"
+export AFFTOK_PORT=${AFFTOK_URL##*:}
+. "$top/scripts/lib.sh"
+N=${BENCH_CLICKS:-200000}
+NLINKS=${BENCH_LINKS:-20}
+W=$RUN/bench-ingest
+rm -rf "$W"
+mkdir -p "$W/journal"
+psql_() { psql -X -q -tA -v ON_ERROR_STOP=1 "$PGURI" -c "$1"; }
+
+make -s -C "$BUILD" bench/ingest-gen >/dev/null
+
+T=$AFFTOK_TENANT_ID
+ADV=$(psql_ "INSERT INTO advertisers (tenant_id, name) VALUES ($T, 'bench adv') RETURNING id" | head -n 1)
+AFF=$(psql_ "INSERT INTO affiliates (tenant_id, name) VALUES ($T, 'bench aff') RETURNING id" | head -n 1)
+OFF=$(psql_ "INSERT INTO offers (tenant_id, advertiser_id, name, url) VALUES ($T, $ADV, 'bench offer',
+  'https://adv.example/lp?click_id={click_id}') RETURNING id" | head -n 1)
+links=
+for i in $(seq "$NLINKS"); do
+	id=$(psql_ "INSERT INTO links (tenant_id, offer_id, affiliate_id, code)
+		VALUES ($T, $OFF, $AFF, 'bi$(date +%s%N | tail -c 9)$i') RETURNING id" | head -n 1)
+	links=${links:+$links,}$id:$OFF:$AFF
+done
+sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF" >"$W/afftok.conf"
+key=$(sed -n 's/^secret_key_file = //p' "$CONF")
+t=$(date +%s.%N)
+"$BUILD/bench/ingest-gen" "$W/journal" "$N" "$key" "$T" "$links" 4
+echo "journal: $N clicks, $(ls "$W/journal" | grep -c '\.rdy$') segments," \
+	"$(($(cat "$W"/journal/*.rdy | wc -c) / 1048576)) MB, written in $(awk -v t="$t" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - t}') s"
+
+pm=$(head -n 1 "$PGDATA/postmaster.pid")
+old=" $(psql_ "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE pid <> pg_backend_pid()") "
+sample() { local p; for p in "$pm" $(pgrep -P "$pm") "$(cat "$RUN/redis.pid")"; do
+	[[ $old == *" $p "* ]] || awk -v p="$p" '{print p, $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done; }
+sample >"$W/cpu0"
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+TIMEFORMAT='%3R %3U %3S'
+{ time "$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/ingest.log" 2>&1; } 2>"$W/ingest.time" &
+job=$!
+: >"$W/cpu1"
+while kill -0 "$job" 2>/dev/null; do sample >>"$W/cpu1"; sleep 0.1; done
+wait "$job" || { echo "ingest failed:"; tail -n 5 "$W/ingest.log"; exit 1; }
+sample >>"$W/cpu1"
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+hz=$(getconf CLK_TCK)
+side=$(awk -v hz="$hz" 'NR == FNR {t0[$1] = $2; next} {last[$1] = $2}
+	END {for (p in last) s += last[p] - (p in t0 ? t0[p] : 0); printf "%.2f", s / hz}' "$W/cpu0" "$W/cpu1")
+read -r wall cu cs <"$W/ingest.time"
+cpu=$(awk -v u="$cu" -v s="$cs" -v t="$side" 'BEGIN {printf "%.2f", u + s + t}')
+rows=$(psql_ "SELECT count(*), count(DISTINCT click_id), count(*) FILTER (WHERE reason = 'replay'),
+	count(*) FILTER (WHERE NOT is_unique) FROM clicks WHERE link_id IN ($(sed 's/:[0-9]*:[0-9]*//g' <<<"$links"))" | tr '|' ' ')
+read -r total distinct replays dups <<<"$rows"
+echo "rows: $total ($distinct distinct ids), $replays replays, $dups duplicates"
+[ "$total" = "$N" ] && [ "$distinct" = "$N" ] || { echo "FAIL: expected $N rows, one per click"; exit 1; }
+echo "ingest: $N clicks in $wall s wall = $(awk -v n="$N" -v w="$wall" 'BEGIN {printf "%d", n / w}')/s;" \
+	"CPU $cpu s (afftokctl $cu + $cs, PostgreSQL and Redis $side) =" \
+	"$(awk -v n="$N" -v c="$cpu" 'BEGIN {printf "%d", (c > 0 ? n / c : 0)}') clicks per CPU-second;" \
+	"load average $load -> $load1"
+grep -E 'ingest: (COPY|nonces|insert|decide|load)' "$W/ingest.log" | head -n 12 || true
