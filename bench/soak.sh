@@ -34,6 +34,19 @@ workers() { pgrep -f "^$BUILD/afftok-fcgi -c $AFFTOK_CONF" | sort -n; }
 
 link=${AFFTOK_DEMO_LINK#http://*/}
 [ -n "$link" ] || { say "no demo link in $RUN/stack.env"; exit 2; }
+# A stack just started may still be loading Redis's append-only file
+# (LOADING errors, /admin/health 503): start once it is healthy.
+streak=0
+for _ in $(seq 300); do
+	if [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $AFFTOK_ADMIN_KEY" "$AFFTOK_URL/admin/health")" = 200 ]; then
+		streak=$((streak + 1))
+	else
+		streak=0
+	fi
+	[ "$streak" -ge 10 ] && break
+	sleep 0.2
+done
+[ "$streak" -ge 10 ] || { say "the stack is not healthy"; exit 2; }
 pids0=$(workers | tr '\n' ' ')
 [ -n "$pids0" ] || { say "no FastCGI workers of $AFFTOK_CONF"; exit 2; }
 say "soak: $MINUTES min, warm-up $WARM min, workers $pids0"

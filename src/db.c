@@ -20,7 +20,10 @@ struct db {
 	char *appname;
 	int connect_timeout_s;
 	int statement_timeout_ms;
-	time_t last_attempt;
+	/* The breaker: no connection attempt before retry_at (monotonic ms);
+	 * the pause doubles from 1 s to DB_BACKOFF_MAX_MS while attempts fail. */
+	int64_t retry_at;
+	int backoff_ms;
 	char sqlstate[6];
 	char error[256];
 	/* The hang guard (db.h), under guard_mu. */
@@ -29,6 +32,20 @@ struct db {
 	int busy_fd;
 	bool timed_out;
 };
+
+#define DB_BACKOFF_MAX_MS 4000
+
+/* A failure (connect refused or timed out, a statement cut off by the
+ * guard): wait before the next attempt, counted from now, the end of the
+ * failure, so a server that hangs costs each process one connect timeout
+ * per pause instead of blocking it back to back. */
+static void back_off(struct db *db)
+{
+	db->backoff_ms = db->backoff_ms ? db->backoff_ms * 2 : 1000;
+	if (db->backoff_ms > DB_BACKOFF_MAX_MS)
+		db->backoff_ms = DB_BACKOFF_MAX_MS;
+	db->retry_at = mono_ms() + db->backoff_ms;
+}
 
 /* ---- the hang guard ---- */
 
@@ -91,6 +108,8 @@ void db_guard(struct db *db, bool busy)
 		db->timed_out = false;
 	} else {
 		db->busy_until = 0;
+		if (db->timed_out)
+			back_off(db);
 	}
 	pthread_mutex_unlock(&guard_mu);
 }
@@ -201,13 +220,19 @@ bool db_ready(struct db *db)
 		if (!closed_by_server(db->conn))
 			return true;
 		log_warn("postgresql: the server closed the connection; reconnecting");
-		return connect_now(db);
-	}
-	time_t now = time(NULL);
-	if (db->last_attempt == now)
+		if (connect_now(db))
+			return true;
+		back_off(db);
 		return false;
-	db->last_attempt = now;
-	return connect_now(db);
+	}
+	if (mono_ms() < db->retry_at)
+		return false;
+	if (!connect_now(db)) {
+		back_off(db);
+		return false;
+	}
+	db->backoff_ms = 0;
+	return true;
 }
 
 PGresult *db_exec(struct db *db, struct arena *a, const char *sql, int nparams,

@@ -231,6 +231,9 @@ if only c; then
 	wait "$pbl" "$cll"
 	echo "# postbacks: $(cut -f3 "$W/pg-pb" | sort | uniq -c | tr '\n' ' ')" >&2
 	echo "# clicks: $(cut -f3 "$W/pg-click" | sort | uniq -c | tr '\n' ' ')" >&2
+	read -r p n < <(p99 "$W/pg-click" $((hang_from * 1000)) $(((hang_from + 10) * 1000)))
+	echo "# clicks during the PostgreSQL hang: p99 $p ms ($n)" >&2
+	echo "# postbacks: max latency $(cut -f2 "$W/pg-pb" | sort -n | tail -n 1) ms" >&2
 	check "PostgreSQL: the pool is back within 30 s of the hang (healthy)" healthy 5 30
 	check "PostgreSQL: no worker stuck (all back in accept)" idle_workers 30
 	wait "$ing"
