@@ -301,7 +301,10 @@ int httpout_poll(struct httpout *h, int wait_ms)
 	drain_early(h);
 	int still = 0;
 	curl_multi_perform(h->multi, &still);
-	if (h->running > 0 && wait_ms > 0) {
+	if (wait_ms > 0) {
+		/* Also when idle: curl_multi_poll then sleeps wait_ms, so a
+		 * caller's idle loop (the webhooks job reading its stream) waits
+		 * instead of spinning on Redis thousands of times a second. */
 		curl_multi_poll(h->multi, NULL, 0, wait_ms, NULL);
 		curl_multi_perform(h->multi, &still);
 	}
