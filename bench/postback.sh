@@ -26,9 +26,11 @@ CLICKS=${BENCH_CLICKS:-10000000}
 DURATION=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNS:-64}
 PICK=200000
-WORKERS=${AFFTOK_WORKERS:-$((2 * $(nproc)))}
+# The baseline gets as many processes as the running AffTok pool has.
+WORKERS=$(pgrep -fc "^$BUILD/afftok-fcgi -c $AFFTOK_CONF" || true)
+[ "$WORKERS" -gt 0 ] || { echo "no AffTok pool running for $AFFTOK_CONF" >&2; exit 1; }
 PORT=${AFFTOK_URL##*:}
-BPORT=${BENCH_BASELINE_PORT:-$((PORT + 7))}
+BPORT=${BENCH_BASELINE_PORT:-$((PORT + 9))} # +5 and +7 are the test stacks' ports by convention
 W=$RUN/bench-postback
 mkdir -p "$W"
 psql_() { psql -X -q -tA -v ON_ERROR_STOP=1 "$PGURI" "$@"; }
@@ -82,6 +84,15 @@ cc -O2 -o "$W/insert-fcgi" "$top/bench/insert-fcgi.c" -lfcgi -lpq -I"$(pg_config
 psql_ -c "CREATE TABLE IF NOT EXISTS bench_insert (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   click_id text NOT NULL, amount numeric, created_at timestamptz NOT NULL DEFAULT now())" >/dev/null
 conninfo=$(printf '%s' "$PGURI" | sed "s/^'//; s/'$//")
+case $conninfo in *\?*) conninfo="$conninfo&application_name=bench-insert" ;; *) conninfo="$conninfo?application_name=bench-insert" ;; esac
+# Set before anything starts, so a failed start leaves nothing running.
+cleanup() {
+	nginx -c "$W/nginx/nginx.conf" -s stop 2>/dev/null || true
+	[ -f "$W/insert.pid" ] && kill "$(cat "$W/insert.pid")" 2>/dev/null || true
+	rm -f "$W/insert.pid"
+	if [ "${BENCH_CLEAN:-}" = 1 ]; then psql_ -c "DELETE FROM clicks WHERE tenant_id = $T" >/dev/null; fi
+}
+trap cleanup EXIT
 rm -f "$W/insert.sock"
 spawn-fcgi -s "$W/insert.sock" -M 0666 -P "$W/insert.pid" -- \
 	/usr/bin/multiwatch -f "$WORKERS" -- "$W/insert-fcgi" "$conninfo" >/dev/null
@@ -103,31 +114,62 @@ http {
 }
 EOF
 nginx -c "$W/nginx/nginx.conf"
-cleanup() {
-	nginx -c "$W/nginx/nginx.conf" -s stop 2>/dev/null || true
-	[ -f "$W/insert.pid" ] && kill "$(cat "$W/insert.pid")" 2>/dev/null || true
-	rm -f "$W/insert.pid"
-	if [ "${BENCH_CLEAN:-}" = 1 ]; then psql_ -c "DELETE FROM clicks WHERE tenant_id = $T" >/dev/null; fi
-}
-trap cleanup EXIT
 sleep 0.5
 
-bench() { # NAME URL
+# CPU time (user + system, clock ticks) of the given processes. The
+# machine is shared, so besides req/s the script reports the CPU each
+# request cost in each part of the stack: that figure moves least with
+# other load.
+ticks() { local p t=0; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+# PostgreSQL as a whole: the postmaster, its live children and (cutime and
+# cstime) the children that ended meanwhile, such as the cron jobs' sessions.
+pg_ticks() {
+	local pm
+	pm=$(head -n 1 "$RUN/pg/data/postmaster.pid")
+	echo $(($(ticks $(pgrep -P "$pm")) + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")))
+}
+# The backends serving the pool under test (by application_name), apart from
+# the rest (cron jobs' sessions, WAL writer, checkpointer, autovacuum).
+pool_backends() { psql_ -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$1'"; }
+# A short warm-up, not measured: every process connected and its statements
+# prepared, as in a pool that has been serving for a while.
+warm() { # URL
+	BENCH_IDS=$W/ids BENCH_KEY=$KEY BENCH_RUN="warm-$(date +%s%N)" \
+		wrk -t2 -c"$CONNS" -d2s -s "$top/bench/postback.lua" "$1" >/dev/null 2>&1
+}
+bench() { # NAME URL POOL-PATTERN NGINX-PIDFILE APPLICATION-NAME
+	local nginx_pids own pool0 pg0 own0 kv0 ng0
+	nginx_pids=$(pgrep -P "$(cat "$4")")
+	own=$(pool_backends "$5")
+	pool0=$(ticks $(pgrep -f "$3")) pg0=$(pg_ticks) own0=$(ticks $own)
+	kv0=$(ticks $(cat "$RUN/redis.pid")) ng0=$(ticks $nginx_pids)
 	BENCH_IDS=$W/ids BENCH_KEY=$KEY BENCH_RUN="$1-$(date +%s)" \
 		wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$top/bench/postback.lua" "$2" >"$W/$1.txt" 2>&1
-	local rps p50 p99 non2xx
+	local pool pg kv ng ownpg
+	pool=$(($(ticks $(pgrep -f "$3")) - pool0)) pg=$(($(pg_ticks) - pg0)) ownpg=$(($(ticks $own) - own0))
+	kv=$(($(ticks $(cat "$RUN/redis.pid")) - kv0)) ng=$(($(ticks $nginx_pids) - ng0))
+	local rps p50 p99 non2xx n
 	rps=$(awk '/Requests\/sec/ {print $2}' "$W/$1.txt")
 	p50=$(awk '$1 == "50%" {print $2}' "$W/$1.txt")
 	p99=$(awk '$1 == "99%" {print $2}' "$W/$1.txt")
 	non2xx=$(awk '/Non-2xx/ {print $NF}' "$W/$1.txt")
+	n=$(awk '/requests in/ {print $1}' "$W/$1.txt")
 	printf '%-34s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+	awk -v n="$n" -v hz="$(getconf CLK_TCK)" -v pool="$pool" -v pg="$pg" -v own="$ownpg" -v kv="$kv" -v ng="$ng" 'BEGIN {
+		u = 1e6 / hz / (n > 0 ? n : 1)
+		printf "    CPU us/request: FastCGI %d, PostgreSQL %d (the pool'"'"'s sessions %d), Redis %d, nginx %d, total %d\n",
+			pool * u, pg * u, own * u, kv * u, ng * u, (pool + pg + kv + ng) * u }'
 }
 
+warm "$AFFTOK_URL"
 before=$(psql_ -c "SELECT count(*) FROM conversions WHERE tenant_id = $T")
 echo "== $(date -u +%FT%TZ), $(nproc) cores, $WORKERS FastCGI processes each, clicks table $total rows"
-bench afftok-postback "$AFFTOK_URL"
+echo "   load average: $(cut -d ' ' -f 1-3 /proc/loadavg)"
+bench afftok-postback "$AFFTOK_URL" "^$BUILD/afftok-fcgi -c $AFFTOK_CONF" "$RUN/nginx/nginx.pid" afftok-fcgi
 after=$(psql_ -c "SELECT count(*) FROM conversions WHERE tenant_id = $T")
-bench baseline-bare-insert "http://127.0.0.1:$BPORT"
+warm "http://127.0.0.1:$BPORT"
+bench baseline-bare-insert "http://127.0.0.1:$BPORT" "^$W/insert-fcgi" "$W/nginx/nginx.pid" bench-insert
+echo "   load average: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 sent=$(awk '/requests in/ {print $1}' "$W/afftok-postback.txt")
 bad=$(awk '/Non-2xx/ {print $NF}' "$W/afftok-postback.txt")
-echo "conversions created: $((after - before)) for $sent requests (${bad:-0} not 2xx)"
+echo "conversions created: $((after - before)) for $sent requests (${bad:-0} not 2xx; the 2 s warm-up's are not in either figure)"
