@@ -15,7 +15,11 @@
 #    shapes) BENCH_REQUESTS times each, sequentially: p50/p95/max.
 # 4. Puts BENCH_HOUR_CLICKS clicks into one hour of today and times the
 #    incremental run that rolls that hour up: the rate in clicks/s.
-# The bench tenant's data stays (drop with BENCH_CLEAN=1).
+# The bench tenant's data stays (drop with BENCH_CLEAN=1), and its tenant
+# and key are kept in $RUN/bench-stats.env: BENCH_REUSE=1 skips steps 1-2
+# and measures again on the same data (after a code change or a migration).
+# BENCH_HOUR_CLICKS=0 skips step 4. Every figure is printed with the
+# machine's load average at the time (the machine is shared).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${AFFTOK_RUN_DIR:-$top/run}
@@ -29,9 +33,16 @@ psql_() { psql -X -q -tA -v ON_ERROR_STOP=1 "$PGURI" "$@"; }
 ctl() { "$BUILD/afftokctl" -c "$AFFTOK_CONF" "$@"; }
 now_ms() { date +%s%3N; }
 say() { printf '%s\n' "$*" >&2; }
+load() { printf '(load %s)' "$(cut -d' ' -f1 /proc/loadavg)"; }
+saved=$RUN/bench-stats.env
 
+if [ "${BENCH_REUSE:-}" = 1 ] && [ -f "$saved" ]; then
+	. "$saved"
+	say "reusing tenant $T: $(psql_ -c "SELECT count(*) FROM clicks WHERE tenant_id = $T") clicks"
+else
 eval "$(ctl create-tenant "bench-$(date +%s)" | sed 's/^/B_/')"
 T=$B_AFFTOK_TENANT_ID KEY=$B_AFFTOK_ADMIN_KEY
+printf 'T=%s\nKEY=%s\n' "$T" "$KEY" >"$saved"
 say "tenant $T; $CLICKS clicks over $DAYS days"
 
 psql_ <<EOF
@@ -88,17 +99,23 @@ gen_s=$(( ($(now_ms) - t0) / 1000 ))
 psql_ -c "ANALYZE clicks; ANALYZE conversions"
 nclicks=$(psql_ -c "SELECT count(*) FROM clicks WHERE tenant_id = $T")
 nconv=$(psql_ -c "SELECT count(*) FROM conversions WHERE tenant_id = $T")
-say "generated $nclicks clicks and $nconv conversions in $gen_s s"
+say "generated $nclicks clicks and $nconv conversions in $gen_s s $(load)"
 
 t0=$(now_ms)
 ctl aggregate
 agg_ms=$(( $(now_ms) - t0 ))
-psql_ -c "ANALYZE stats_clicks_q; ANALYZE stats_conv_q; ANALYZE stats_oa_h; ANALYZE stats_o_h"
+say "first aggregate: $agg_ms ms $(load)"
+fi
+psql_ -c "ANALYZE stats_clicks_q; ANALYZE stats_conv_q; ANALYZE stats_oa_h; ANALYZE stats_o_h;
+  ANALYZE stats_o_d; ANALYZE stats_oa_d; ANALYZE stats_base_d; ANALYZE stats_invalid_d; ANALYZE stats_invalid_o_d"
 rows=$(psql_ -c "SELECT (SELECT count(*) FROM stats_clicks_q WHERE tenant_id = $T) || ' base click rows, ' ||
   (SELECT count(*) FROM stats_conv_q WHERE tenant_id = $T) || ' base conversion rows, ' ||
   (SELECT count(*) FROM stats_oa_h WHERE tenant_id = $T) || ' offer x affiliate hours, ' ||
-  (SELECT count(*) FROM stats_o_h WHERE tenant_id = $T) || ' offer hours'")
-say "first aggregate: $agg_ms ms ($rows)"
+  (SELECT count(*) FROM stats_o_h WHERE tenant_id = $T) || ' offer hours, ' ||
+  (SELECT count(*) FROM stats_base_d WHERE tenant_id = $T) || ' daily base rows, ' ||
+  (SELECT count(*) FROM stats_oa_d WHERE tenant_id = $T) || ' offer x affiliate days, ' ||
+  (SELECT count(*) FROM stats_o_d WHERE tenant_id = $T) || ' offer days'")
+say "rollups: $rows"
 
 from=$(date -u -d "-$DAYS day" +%F)
 to=$(date -u -d "-1 day" +%F)
@@ -113,10 +130,15 @@ latency() {
 check=$(curl -s -H "X-API-Key: $KEY" "$AFFTOK_URL/api/stats?from=$from&to=$to&group_by=day,offer" |
 	python3 -c "import json,sys; d=json.load(sys.stdin); print(len(d['rows']), 'rows,', d['totals']['clicks'], 'clicks,', d['totals']['conversions'], 'conversions')")
 say "30 days by day,offer: $check"
-for q in "group_by=day,offer" "group_by=day" "group_by=offer,affiliate" "group_by=day,country" \
-	"group_by=day,offer&tz=Asia/Kolkata" "group_by=day,offer&format=csv"; do
-	printf '%-40s %s\n' "$q" "$(latency "from=$from&to=$to&$q")"
+for q in ${BENCH_SHAPES:-"group_by=day,offer" "group_by=day" "group_by=offer,affiliate" "group_by=day,country" \
+	"group_by=day,offer&tz=America/New_York" "group_by=day,offer&tz=Asia/Kolkata" \
+	"group_by=offer,affiliate&tz=Asia/Kolkata" "group_by=country,device&tz=America/New_York" \
+	"group_by=day,offer&format=csv"}; do
+	rollup=$(curl -s -o /dev/null -D - -H "X-API-Key: $KEY" "$AFFTOK_URL/api/stats?from=$from&to=$to&$q" |
+		tr -d '\r' | sed -n 's/^X-Stats-Rollup: //p')
+	printf '%-42s %s  [%s] %s\n' "$q" "$(latency "from=$from&to=$to&$q")" "$rollup" "$(load)"
 done
+[ "$HOUR_CLICKS" -gt 0 ] || exit 0
 
 # One hour of traffic: HOUR_CLICKS clicks in the hour before the current one.
 hour=$(date -u -d '-1 hour' +'%F %H:00:00+00')
@@ -126,7 +148,7 @@ t0=$(now_ms)
 psql_ <<EOF
 INSERT INTO clicks (click_id, created_at, tenant_id, link_id, offer_id, affiliate_id, fingerprint,
                     billable, is_unique, reason, country, device, sub1)
-SELECT 'h$T-' || g, '$hour'::timestamptz + (g::float8 * 3600 / $HOUR_CLICKS) * interval '1 second',
+SELECT 'h$T-$(date +%s)-' || g, '$hour'::timestamptz + (g::float8 * 3600 / $HOUR_CLICKS) * interval '1 second',
        $T, l.id, l.offer_id, l.affiliate_id, md5(g::text), g % 20 <> 0, g % 10 <> 0,
        CASE WHEN g % 20 = 0 THEN 'bot' END,
        (ARRAY['US','DE','FR','GB','IN','BR','JP','CA','AU','ES'])[1 + (g * 31) % 10],
@@ -137,11 +159,15 @@ ins_ms=$(( $(now_ms) - t0 ))
 t0=$(now_ms)
 ctl -v aggregate
 hour_ms=$(( $(now_ms) - t0 ))
-say "one hour of $HOUR_CLICKS clicks: inserted in $ins_ms ms, rolled up in $hour_ms ms ($(( HOUR_CLICKS * 1000 / (hour_ms > 0 ? hour_ms : 1) )) clicks/s)"
+say "one hour of $HOUR_CLICKS clicks: inserted in $ins_ms ms, rolled up in $hour_ms ms ($(( HOUR_CLICKS * 1000 / (hour_ms > 0 ? hour_ms : 1) )) clicks/s) $(load)"
 
 if [ "${BENCH_CLEAN:-}" = 1 ]; then
 	psql_ -c "DELETE FROM clicks WHERE tenant_id = $T; DELETE FROM conversions WHERE tenant_id = $T;
 	  DELETE FROM stats_clicks_q WHERE tenant_id = $T; DELETE FROM stats_conv_q WHERE tenant_id = $T;
 	  DELETE FROM stats_invalid_q WHERE tenant_id = $T; DELETE FROM stats_oa_h WHERE tenant_id = $T;
-	  DELETE FROM stats_o_h WHERE tenant_id = $T"
+	  DELETE FROM stats_o_h WHERE tenant_id = $T; DELETE FROM stats_oa_q WHERE tenant_id = $T;
+	  DELETE FROM stats_o_q WHERE tenant_id = $T; DELETE FROM stats_o_d WHERE tenant_id = $T;
+	  DELETE FROM stats_oa_d WHERE tenant_id = $T; DELETE FROM stats_base_d WHERE tenant_id = $T;
+	  DELETE FROM stats_invalid_d WHERE tenant_id = $T; DELETE FROM stats_invalid_o_d WHERE tenant_id = $T"
+	rm -f "$saved"
 fi

@@ -3,8 +3,11 @@
  *
  * Unit of work: one UTC hour, rewritten from raw data with DELETE + INSERT
  * in one transaction (base rollups, then the hourly cubes derived from
- * them). So a run is idempotent, a killed run leaves every hour either old
- * or new, and rerunning finishes the job.
+ * them, and the daily rollups of sql/070 moved by the difference between
+ * the hour's new and old rows). So a run is idempotent, a killed run leaves
+ * every hour (and its day) either old or new, and rerunning finishes the job.
+ * The hour's raw clicks are read once, grouped into a scratch table from
+ * which the base rollups, the invalid clicks and the daily differences come.
  *
  * Which hours: those of clicks ingested and conversions changed (created,
  * status changes, reversals) after the source's watermark. The new
@@ -16,7 +19,8 @@
  * today's numbers are at most a run behind.
  *
  * --rebuild DAY rewrites the 24 hours of a UTC day from raw data; hours
- * whose raw clicks are gone (past retention) keep their click rollups. */
+ * whose raw clicks are gone (past retention) keep their click rollups. Then
+ * it recomputes the day's daily rollups from the finer tables. */
 #include <stdio.h>
 #include <string.h>
 
@@ -32,27 +36,68 @@
 #define AGG_LOCK "7302451660293140001"
 #define ORIGIN "timestamptz '2000-01-01 00:00:00+00'"
 
-static const char *sql_del_clicks =
-	"DELETE FROM stats_clicks_q WHERE bucket >= $1 AND bucket < $2";
+#define DAY_OF_HOUR "date_bin('1 day', $1::timestamptz, " ORIGIN ")"
+#define HOUR_RANGE(col) col " >= $1::timestamptz AND " col " < $2::timestamptz"
+
+/* Per-run scratch tables, emptied at every commit: one hour's raw clicks
+ * (and conversions) grouped once, from which the base rollups, the invalid
+ * clicks and the differences for the daily rollups are all taken. */
+static const char *sql_scratch[] = {
+	"CREATE TEMP TABLE IF NOT EXISTS agg_c (tenant_id bigint, bucket timestamptz, offer_id bigint, "
+	"affiliate_id bigint, link_id bigint, country text, device text, route_dest text, sub1 text, reason text, "
+	"clicks bigint, unique_clicks bigint, invalid_clicks bigint) ON COMMIT DELETE ROWS",
+	"CREATE TEMP TABLE IF NOT EXISTS agg_v (LIKE stats_conv_q) ON COMMIT DELETE ROWS",
+};
+
+static const char *sql_stage_clicks =
+	"INSERT INTO agg_c SELECT tenant_id, date_bin('15 minutes', created_at, " ORIGIN "), offer_id, affiliate_id, "
+	"link_id, country::text, device, route_dest, sub1, reason, count(*), count(*) FILTER (WHERE is_unique), "
+	"count(*) FILTER (WHERE NOT billable) "
+	"FROM clicks WHERE " HOUR_RANGE("created_at") " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10";
+/* The daily base rollup moves by (new - old) of the hour, only where that
+ * is not zero: rewriting an unchanged hour touches no daily row. */
+static const char *sql_day_clicks =
+	"INSERT INTO stats_base_d AS b (tenant_id, day, offer_id, affiliate_id, country, device, sub1, clicks, "
+	"unique_clicks, invalid_clicks) "
+	"SELECT tenant_id, " DAY_OF_HOUR ", offer_id, affiliate_id, country, device, sub1, sum(clicks), "
+	"sum(unique_clicks), sum(invalid_clicks) FROM ("
+	" SELECT tenant_id, offer_id, affiliate_id, country, device, sub1, clicks, unique_clicks, invalid_clicks "
+	" FROM agg_c UNION ALL"
+	" SELECT tenant_id, offer_id, affiliate_id, country, device, sub1, -clicks, -unique_clicks, -invalid_clicks "
+	" FROM stats_clicks_q WHERE " HOUR_RANGE("bucket") ") s GROUP BY 1, 3, 4, 5, 6, 7 "
+	"HAVING sum(clicks) <> 0 OR sum(unique_clicks) <> 0 OR sum(invalid_clicks) <> 0 "
+	"ON CONFLICT (tenant_id, day, offer_id, affiliate_id, country, device, sub1) DO UPDATE SET "
+	"clicks = b.clicks + excluded.clicks, unique_clicks = b.unique_clicks + excluded.unique_clicks, "
+	"invalid_clicks = b.invalid_clicks + excluded.invalid_clicks";
+static const char *sql_del_clicks = "DELETE FROM stats_clicks_q WHERE " HOUR_RANGE("bucket");
 static const char *sql_ins_clicks =
 	"INSERT INTO stats_clicks_q (tenant_id, bucket, offer_id, affiliate_id, link_id, country, device, "
 	"route_dest, sub1, clicks, unique_clicks, invalid_clicks) "
-	"SELECT tenant_id, date_bin('15 minutes', created_at, " ORIGIN "), offer_id, affiliate_id, link_id, "
-	"country::text, device, route_dest, sub1, count(*), count(*) FILTER (WHERE is_unique), "
-	"count(*) FILTER (WHERE NOT billable) "
-	"FROM clicks WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9";
-static const char *sql_del_invalid =
-	"DELETE FROM stats_invalid_q WHERE bucket >= $1 AND bucket < $2";
+	"SELECT tenant_id, bucket, offer_id, affiliate_id, link_id, country, device, route_dest, sub1, sum(clicks), "
+	"sum(unique_clicks), sum(invalid_clicks) FROM agg_c WHERE " HOUR_RANGE("bucket") " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9";
+static const char *sql_day_invalid =
+	"INSERT INTO stats_invalid_d AS b (tenant_id, day, offer_id, affiliate_id, reason, clicks) "
+	"SELECT tenant_id, " DAY_OF_HOUR ", offer_id, affiliate_id, reason, sum(n) FROM ("
+	" SELECT tenant_id, offer_id, affiliate_id, reason, invalid_clicks AS n FROM agg_c WHERE invalid_clicks > 0"
+	" UNION ALL SELECT tenant_id, offer_id, affiliate_id, reason, -clicks FROM stats_invalid_q"
+	" WHERE " HOUR_RANGE("bucket") ") s GROUP BY 1, 3, 4, 5 HAVING sum(n) <> 0 "
+	"ON CONFLICT (tenant_id, day, offer_id, affiliate_id, reason) DO UPDATE SET clicks = b.clicks + excluded.clicks";
+static const char *sql_day_invalid_o =
+	"INSERT INTO stats_invalid_o_d AS b (tenant_id, day, offer_id, reason, clicks) "
+	"SELECT tenant_id, " DAY_OF_HOUR ", offer_id, reason, sum(n) FROM ("
+	" SELECT tenant_id, offer_id, reason, invalid_clicks AS n FROM agg_c WHERE invalid_clicks > 0"
+	" UNION ALL SELECT tenant_id, offer_id, reason, -clicks FROM stats_invalid_q"
+	" WHERE " HOUR_RANGE("bucket") ") s GROUP BY 1, 3, 4 HAVING sum(n) <> 0 "
+	"ON CONFLICT (tenant_id, day, offer_id, reason) DO UPDATE SET clicks = b.clicks + excluded.clicks";
+static const char *sql_del_invalid = "DELETE FROM stats_invalid_q WHERE " HOUR_RANGE("bucket");
 static const char *sql_ins_invalid =
 	"INSERT INTO stats_invalid_q (tenant_id, bucket, offer_id, affiliate_id, reason, clicks) "
-	"SELECT tenant_id, date_bin('15 minutes', created_at, " ORIGIN "), offer_id, affiliate_id, reason, count(*) "
-	"FROM clicks WHERE created_at >= $1 AND created_at < $2 AND NOT billable GROUP BY 1, 2, 3, 4, 5";
-static const char *sql_del_conv =
-	"DELETE FROM stats_conv_q WHERE bucket >= $1 AND bucket < $2";
+	"SELECT tenant_id, bucket, offer_id, affiliate_id, reason, sum(invalid_clicks) "
+	"FROM agg_c WHERE invalid_clicks > 0 AND " HOUR_RANGE("bucket") " GROUP BY 1, 2, 3, 4, 5";
 /* Dimensions of a conversion come from its click (country, device, sub1,
  * route); a click already past retention leaves them NULL. */
-static const char *sql_ins_conv =
-	"INSERT INTO stats_conv_q (tenant_id, bucket, offer_id, affiliate_id, link_id, country, device, "
+static const char *sql_stage_conv =
+	"INSERT INTO agg_v (tenant_id, bucket, offer_id, affiliate_id, link_id, country, device, "
 	"route_dest, sub1, conversions, approved, pending, rejected, revenue, payout) "
 	"SELECT v.tenant_id, date_bin('15 minutes', v.created_at, " ORIGIN "), v.offer_id, v.affiliate_id, "
 	"v.link_id, c.country::text, c.device, c.route_dest, c.sub1, count(*), "
@@ -61,41 +106,79 @@ static const char *sql_ins_conv =
 	"coalesce(sum(v.revenue) FILTER (WHERE v.status = 'approved'), 0), "
 	"coalesce(sum(v.payout) FILTER (WHERE v.status = 'approved'), 0) "
 	"FROM conversions v LEFT JOIN clicks c ON c.click_id = v.click_id AND c.created_at = v.click_created_at "
-	"WHERE v.created_at >= $1 AND v.created_at < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9";
+	"WHERE v.created_at >= $1::timestamptz AND v.created_at < $2::timestamptz GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9";
+#define CONV_METRICS "conversions, approved, pending, rejected, revenue, payout"
+#define CONV_NEGATED "-conversions, -approved, -pending, -rejected, -revenue, -payout"
+#define CONV_SUMS "sum(conversions), sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout)"
+#define CONV_NONZERO "sum(conversions) <> 0 OR sum(approved) <> 0 OR sum(pending) <> 0 OR " \
+	"sum(rejected) <> 0 OR sum(revenue) <> 0 OR sum(payout) <> 0"
+#define CONV_ADD "conversions = b.conversions + excluded.conversions, approved = b.approved + excluded.approved, " \
+	"pending = b.pending + excluded.pending, rejected = b.rejected + excluded.rejected, " \
+	"revenue = b.revenue + excluded.revenue, payout = b.payout + excluded.payout"
+static const char *sql_day_conv =
+	"INSERT INTO stats_base_d AS b (tenant_id, day, offer_id, affiliate_id, country, device, sub1, "
+	CONV_METRICS ") SELECT tenant_id, " DAY_OF_HOUR ", offer_id, affiliate_id, country, device, sub1, " CONV_SUMS
+	" FROM (SELECT tenant_id, offer_id, affiliate_id, country, device, sub1, " CONV_METRICS " FROM agg_v UNION ALL"
+	" SELECT tenant_id, offer_id, affiliate_id, country, device, sub1, " CONV_NEGATED " FROM stats_conv_q"
+	" WHERE " HOUR_RANGE("bucket") ") s GROUP BY 1, 3, 4, 5, 6, 7 HAVING " CONV_NONZERO
+	" ON CONFLICT (tenant_id, day, offer_id, affiliate_id, country, device, sub1) DO UPDATE SET " CONV_ADD;
+static const char *sql_del_conv = "DELETE FROM stats_conv_q WHERE " HOUR_RANGE("bucket");
+static const char *sql_ins_conv = "INSERT INTO stats_conv_q SELECT * FROM agg_v WHERE " HOUR_RANGE("bucket");
+
+#define ALL_METRICS "clicks, unique_clicks, invalid_clicks, " CONV_METRICS
+#define ALL_NEGATED "-clicks, -unique_clicks, -invalid_clicks, " CONV_NEGATED
+#define ALL_SUMS "sum(clicks), sum(unique_clicks), sum(invalid_clicks), " CONV_SUMS
+#define ALL_NONZERO "sum(clicks) <> 0 OR sum(unique_clicks) <> 0 OR sum(invalid_clicks) <> 0 OR " CONV_NONZERO
+#define ALL_ADD "clicks = b.clicks + excluded.clicks, unique_clicks = b.unique_clicks + excluded.unique_clicks, " \
+	"invalid_clicks = b.invalid_clicks + excluded.invalid_clicks, " CONV_ADD
+
 /* The cubes, each from the finer one: offer x affiliate per bucket from
- * the base rollups, then offer per bucket, then the same two per hour. */
-static const char *sql_del_oa_q = "DELETE FROM stats_oa_q WHERE bucket >= $1 AND bucket < $2";
+ * the base rollups, then offer per bucket, then the same two per hour (and
+ * the hour's difference into the day, before the hour is rewritten). */
+static const char *sql_del_oa_q = "DELETE FROM stats_oa_q WHERE " HOUR_RANGE("bucket");
 static const char *sql_ins_oa_q =
-	"INSERT INTO stats_oa_q (tenant_id, bucket, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks, "
-	"conversions, approved, pending, rejected, revenue, payout) "
-	"SELECT tenant_id, bucket, offer_id, affiliate_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks), "
-	"sum(conversions), sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) FROM ("
+	"INSERT INTO stats_oa_q (tenant_id, bucket, offer_id, affiliate_id, " ALL_METRICS ") "
+	"SELECT tenant_id, bucket, offer_id, affiliate_id, " ALL_SUMS " FROM ("
 	" SELECT tenant_id, bucket, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks, 0 AS conversions, "
 	" 0 AS approved, 0 AS pending, 0 AS rejected, 0 AS revenue, 0 AS payout "
-	" FROM stats_clicks_q WHERE bucket >= $1 AND bucket < $2 UNION ALL "
-	" SELECT tenant_id, bucket, offer_id, affiliate_id, 0, 0, 0, conversions, approved, pending, rejected, "
-	" revenue, payout FROM stats_conv_q WHERE bucket >= $1 AND bucket < $2) s GROUP BY 1, 2, 3, 4";
-static const char *sql_del_o_q = "DELETE FROM stats_o_q WHERE bucket >= $1 AND bucket < $2";
+	" FROM stats_clicks_q WHERE " HOUR_RANGE("bucket") " UNION ALL "
+	" SELECT tenant_id, bucket, offer_id, affiliate_id, 0, 0, 0, " CONV_METRICS
+	" FROM stats_conv_q WHERE " HOUR_RANGE("bucket") ") s GROUP BY 1, 2, 3, 4";
+static const char *sql_del_o_q = "DELETE FROM stats_o_q WHERE " HOUR_RANGE("bucket");
 static const char *sql_ins_o_q =
-	"INSERT INTO stats_o_q (tenant_id, bucket, offer_id, clicks, unique_clicks, invalid_clicks, conversions, "
-	"approved, pending, rejected, revenue, payout) "
-	"SELECT tenant_id, bucket, offer_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks), sum(conversions), "
-	"sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) "
-	"FROM stats_oa_q WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 2, 3";
-static const char *sql_del_oa = "DELETE FROM stats_oa_h WHERE hour = $1";
+	"INSERT INTO stats_o_q (tenant_id, bucket, offer_id, " ALL_METRICS ") "
+	"SELECT tenant_id, bucket, offer_id, " ALL_SUMS " FROM stats_oa_q WHERE " HOUR_RANGE("bucket")
+	" GROUP BY 1, 2, 3";
+static const char *sql_day_oa =
+	"INSERT INTO stats_oa_d AS b (tenant_id, day, offer_id, affiliate_id, " ALL_METRICS ") "
+	"SELECT tenant_id, " DAY_OF_HOUR ", offer_id, affiliate_id, " ALL_SUMS " FROM ("
+	" SELECT tenant_id, offer_id, affiliate_id, " ALL_METRICS " FROM stats_oa_q WHERE " HOUR_RANGE("bucket")
+	" UNION ALL SELECT tenant_id, offer_id, affiliate_id, " ALL_NEGATED " FROM stats_oa_h WHERE hour = $1::timestamptz"
+	") s GROUP BY 1, 3, 4 HAVING " ALL_NONZERO
+	" ON CONFLICT (tenant_id, day, offer_id, affiliate_id) DO UPDATE SET " ALL_ADD;
+static const char *sql_del_oa = "DELETE FROM stats_oa_h WHERE hour = $1::timestamptz";
 static const char *sql_ins_oa =
-	"INSERT INTO stats_oa_h (tenant_id, hour, offer_id, affiliate_id, clicks, unique_clicks, invalid_clicks, "
-	"conversions, approved, pending, rejected, revenue, payout) "
-	"SELECT tenant_id, $1::timestamptz, offer_id, affiliate_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks), "
-	"sum(conversions), sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) "
-	"FROM stats_oa_q WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 3, 4";
-static const char *sql_del_o = "DELETE FROM stats_o_h WHERE hour = $1";
+	"INSERT INTO stats_oa_h (tenant_id, hour, offer_id, affiliate_id, " ALL_METRICS ") "
+	"SELECT tenant_id, $1::timestamptz, offer_id, affiliate_id, " ALL_SUMS
+	" FROM stats_oa_q WHERE " HOUR_RANGE("bucket") " GROUP BY 1, 3, 4";
+static const char *sql_day_o =
+	"INSERT INTO stats_o_d AS b (tenant_id, day, offer_id, " ALL_METRICS ") "
+	"SELECT tenant_id, " DAY_OF_HOUR ", offer_id, " ALL_SUMS " FROM ("
+	" SELECT tenant_id, offer_id, " ALL_METRICS " FROM stats_o_q WHERE " HOUR_RANGE("bucket")
+	" UNION ALL SELECT tenant_id, offer_id, " ALL_NEGATED " FROM stats_o_h WHERE hour = $1::timestamptz"
+	") s GROUP BY 1, 3 HAVING " ALL_NONZERO " ON CONFLICT (tenant_id, day, offer_id) DO UPDATE SET " ALL_ADD;
+static const char *sql_del_o = "DELETE FROM stats_o_h WHERE hour = $1::timestamptz";
 static const char *sql_ins_o =
-	"INSERT INTO stats_o_h (tenant_id, hour, offer_id, clicks, unique_clicks, invalid_clicks, conversions, "
-	"approved, pending, rejected, revenue, payout) "
-	"SELECT tenant_id, hour, offer_id, sum(clicks), sum(unique_clicks), sum(invalid_clicks), sum(conversions), "
-	"sum(approved), sum(pending), sum(rejected), sum(revenue), sum(payout) "
-	"FROM stats_oa_h WHERE hour = $1 GROUP BY 1, 2, 3";
+	"INSERT INTO stats_o_h (tenant_id, hour, offer_id, " ALL_METRICS ") "
+	"SELECT tenant_id, hour, offer_id, " ALL_SUMS " FROM stats_oa_h WHERE hour = $1::timestamptz GROUP BY 1, 2, 3";
+/* Keys whose figures fell to zero (through the partial "_zero" indexes). */
+static const char *sql_zero[] = {
+	"DELETE FROM stats_base_d WHERE day = " DAY_OF_HOUR " AND clicks = 0 AND conversions = 0",
+	"DELETE FROM stats_oa_d WHERE day = " DAY_OF_HOUR " AND clicks = 0 AND conversions = 0",
+	"DELETE FROM stats_o_d WHERE day = " DAY_OF_HOUR " AND clicks = 0 AND conversions = 0",
+	"DELETE FROM stats_invalid_d WHERE day = " DAY_OF_HOUR " AND clicks = 0",
+	"DELETE FROM stats_invalid_o_d WHERE day = " DAY_OF_HOUR " AND clicks = 0",
+};
 
 struct agg {
 	struct app *app;
@@ -113,7 +196,8 @@ static bool run(struct agg *g, const char *sql, const char *from, const char *to
 }
 
 /* Rewrites one hour [from, to); clicks/conv say which base rollups to
- * rebuild from raw data. The cubes are always re-derived. */
+ * rebuild from raw data. The cubes are always re-derived, and every daily
+ * rollup moves by the hour's difference in the same transaction. */
 static int aggregate_hour(struct agg *g, const char *from, const char *to, bool clicks, bool conv)
 {
 	struct db *db = g->app->db;
@@ -121,16 +205,22 @@ static int aggregate_hour(struct agg *g, const char *from, const char *to, bool 
 		return -1;
 	bool ok = true;
 	if (clicks)
-		ok = run(g, sql_del_clicks, from, to) && run(g, sql_ins_clicks, from, to) &&
-		     run(g, sql_del_invalid, from, to) && run(g, sql_ins_invalid, from, to);
+		ok = run(g, sql_stage_clicks, from, to) && run(g, sql_day_clicks, from, to) &&
+		     run(g, sql_day_invalid, from, to) && run(g, sql_day_invalid_o, from, to) &&
+		     run(g, sql_del_clicks, from, to) &&
+		     run(g, sql_ins_clicks, from, to) && run(g, sql_del_invalid, from, to) &&
+		     run(g, sql_ins_invalid, from, to);
 	if (ok && conv && g->have_conv)
-		ok = run(g, sql_del_conv, from, to) && run(g, sql_ins_conv, from, to);
+		ok = run(g, sql_stage_conv, from, to) && run(g, sql_day_conv, from, to) &&
+		     run(g, sql_del_conv, from, to) && run(g, sql_ins_conv, from, to);
 	if (ok)
 		crash_point("aggregate.mid_hour"); /* base rollups rewritten, cubes not */
 	ok = ok && run(g, sql_del_oa_q, from, to) && run(g, sql_ins_oa_q, from, to) &&
 	     run(g, sql_del_o_q, from, to) && run(g, sql_ins_o_q, from, to) &&
-	     run(g, sql_del_oa, from, NULL) && run(g, sql_ins_oa, from, to) &&
-	     run(g, sql_del_o, from, NULL) && run(g, sql_ins_o, from, NULL);
+	     run(g, sql_day_oa, from, to) && run(g, sql_del_oa, from, NULL) && run(g, sql_ins_oa, from, to) &&
+	     run(g, sql_day_o, from, to) && run(g, sql_del_o, from, NULL) && run(g, sql_ins_o, from, NULL);
+	for (size_t i = 0; ok && i < sizeof sql_zero / sizeof *sql_zero; i++)
+		ok = run(g, sql_zero[i], from, NULL);
 	if (!ok) {
 		log_err("hour %s: %s", from, db_error(db));
 		db_exec(db, g->a, "ROLLBACK", 0, NULL);
@@ -142,6 +232,52 @@ static int aggregate_hour(struct agg *g, const char *from, const char *to, bool 
 	g->click_hours += clicks;
 	g->conv_hours += conv && g->have_conv;
 	return 0;
+}
+
+/* A day's daily rollups recomputed from the finer tables ($1 = the UTC
+ * day's start, $2 = the next day's): what --rebuild does after the hours, so
+ * a daily table that drifted for any reason is put right too. */
+#define DAY_RANGE(col) col " >= $1::timestamptz AND " col " < $2::timestamptz"
+static const char *sql_redo_day[] = {
+	"DELETE FROM stats_base_d WHERE " DAY_RANGE("day"),
+	"INSERT INTO stats_base_d (tenant_id, day, offer_id, affiliate_id, country, device, sub1, " ALL_METRICS ") "
+	"SELECT tenant_id, $1::timestamptz, offer_id, affiliate_id, country, device, sub1, " ALL_SUMS " FROM ("
+	" SELECT tenant_id, offer_id, affiliate_id, country, device, sub1, clicks, unique_clicks, invalid_clicks, "
+	" 0 AS conversions, 0 AS approved, 0 AS pending, 0 AS rejected, 0 AS revenue, 0 AS payout "
+	" FROM stats_clicks_q WHERE " DAY_RANGE("bucket") " UNION ALL"
+	" SELECT tenant_id, offer_id, affiliate_id, country, device, sub1, 0, 0, 0, " CONV_METRICS
+	" FROM stats_conv_q WHERE " DAY_RANGE("bucket") ") s GROUP BY 1, 3, 4, 5, 6, 7",
+	"DELETE FROM stats_oa_d WHERE " DAY_RANGE("day"),
+	"INSERT INTO stats_oa_d (tenant_id, day, offer_id, affiliate_id, " ALL_METRICS ") "
+	"SELECT tenant_id, $1::timestamptz, offer_id, affiliate_id, " ALL_SUMS
+	" FROM stats_oa_h WHERE " DAY_RANGE("hour") " GROUP BY 1, 3, 4",
+	"DELETE FROM stats_o_d WHERE " DAY_RANGE("day"),
+	"INSERT INTO stats_o_d (tenant_id, day, offer_id, " ALL_METRICS ") "
+	"SELECT tenant_id, $1::timestamptz, offer_id, " ALL_SUMS " FROM stats_o_h WHERE " DAY_RANGE("hour")
+	" GROUP BY 1, 3",
+	"DELETE FROM stats_invalid_d WHERE " DAY_RANGE("day"),
+	"INSERT INTO stats_invalid_d (tenant_id, day, offer_id, affiliate_id, reason, clicks) "
+	"SELECT tenant_id, $1::timestamptz, offer_id, affiliate_id, reason, sum(clicks) FROM stats_invalid_q "
+	"WHERE " DAY_RANGE("bucket") " GROUP BY 1, 3, 4, 5",
+	"DELETE FROM stats_invalid_o_d WHERE " DAY_RANGE("day"),
+	"INSERT INTO stats_invalid_o_d (tenant_id, day, offer_id, reason, clicks) "
+	"SELECT tenant_id, day, offer_id, reason, sum(clicks) FROM stats_invalid_d "
+	"WHERE " DAY_RANGE("day") " GROUP BY 1, 2, 3, 4",
+};
+
+static int redo_day(struct agg *g, const char *from, const char *to)
+{
+	struct db *db = g->app->db;
+	if (db_exec(db, g->a, "BEGIN", 0, NULL) == NULL)
+		return -1;
+	for (size_t i = 0; i < sizeof sql_redo_day / sizeof *sql_redo_day; i++) {
+		if (!run(g, sql_redo_day[i], from, to)) {
+			log_err("day %s: %s", from, db_error(db));
+			db_exec(db, g->a, "ROLLBACK", 0, NULL);
+			return -1;
+		}
+	}
+	return db_exec(db, g->a, "COMMIT", 0, NULL) == NULL ? -1 : 0;
 }
 
 static int rebuild_day(struct agg *g, const char *day)
@@ -164,7 +300,7 @@ static int rebuild_day(struct agg *g, const char *day)
 	for (int i = 0; i < PQntuples(res); i++)
 		if (aggregate_hour(g, db_val(res, i, 1), db_val(res, i, 2), clicks, true) != 0)
 			return -1;
-	return 0;
+	return redo_day(g, db_val(res, 0, 1), db_val(res, PQntuples(res) - 1, 2));
 }
 
 /* Distinct hours of rows changed after the watermark, as "hour\tsource". */
@@ -246,7 +382,7 @@ int job_aggregate(struct app *app, struct arena *a, int argc, char **argv)
 		return EX_TEMPFAIL;
 	PGresult *res = db_exec(app->db, a,
 		"SELECT to_regclass('conversions') IS NOT NULL AND to_regclass('stats_conv_q') IS NOT NULL, "
-		"to_regclass('stats_clicks_q') IS NOT NULL", 0, NULL);
+		"to_regclass('stats_clicks_q') IS NOT NULL AND to_regclass('stats_base_d') IS NOT NULL", 0, NULL);
 	if (res == NULL)
 		return EX_TEMPFAIL;
 	if (strcmp(db_val(res, 0, 1), "t") != 0) {
@@ -254,6 +390,9 @@ int job_aggregate(struct app *app, struct arena *a, int argc, char **argv)
 		return EX_SOFTWARE;
 	}
 	g.have_conv = !strcmp(db_val(res, 0, 0), "t");
+	for (size_t i = 0; i < sizeof sql_scratch / sizeof *sql_scratch; i++)
+		if (db_exec(app->db, a, sql_scratch[i], 0, NULL) == NULL)
+			return EX_TEMPFAIL;
 	/* One aggregator at a time: a rebuild waits for the cron run, a cron run
 	 * meeting a rebuild (or a run on another host) leaves it the work. */
 	res = db_exec(app->db, a,

@@ -62,6 +62,8 @@ int h_stats(struct req *q, struct resp *r)
 	}
 	r->status = 200;
 	resp_header(r, "X-Stats-Source", "%s", rep.served_by);
+	/* Which rollups answered (whole UTC days from the daily ones: +daily). */
+	resp_header(r, "X-Stats-Rollup", "%s%s", stats_source_name(rep.source), rep.daily ? "+daily" : "");
 	resp_header(r, "Cache-Control", "private, no-store");
 	if (csv) {
 		r->content_type = "text/csv; charset=utf-8";

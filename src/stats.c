@@ -13,6 +13,8 @@
 #include "log.h"
 #include "util.h"
 
+#define ORIGIN "timestamptz '2000-01-01 00:00:00+00'"
+
 /* ---- group_by ---- */
 
 static const struct {
@@ -120,6 +122,51 @@ enum stats_source stats_pick_source(unsigned need, bool whole_hours)
 	if (need & SD_AFFILIATE)
 		return whole_hours ? SRC_OFFER_AFFILIATE_HOURLY : SRC_OFFER_AFFILIATE_QUARTER;
 	return whole_hours ? SRC_OFFER_HOURLY : SRC_OFFER_QUARTER;
+}
+
+bool stats_daily_ok(unsigned groups, bool days_aligned)
+{
+	if (groups & SD_HOUR)
+		return false;
+	return !(groups & SD_DAY) || days_aligned;
+}
+
+const char *stats_source_name(enum stats_source src)
+{
+	static const char *names[] = {"offer-hourly", "offer-affiliate-hourly", "offer-quarter",
+				      "offer-affiliate-quarter", "base-quarter"};
+	return (unsigned)src < sizeof names / sizeof *names ? names[src] : "?";
+}
+
+static const char *daily_table(enum stats_source src)
+{
+	switch (src) {
+	case SRC_OFFER_HOURLY:
+	case SRC_OFFER_QUARTER:
+		return "stats_o_d";
+	case SRC_OFFER_AFFILIATE_HOURLY:
+	case SRC_OFFER_AFFILIATE_QUARTER:
+		return "stats_oa_d";
+	case SRC_BASE:
+		break;
+	}
+	return "stats_base_d";
+}
+
+/* The dimensions the daily table of src is keyed by, besides the day. */
+static unsigned daily_dims(enum stats_source src)
+{
+	switch (src) {
+	case SRC_OFFER_HOURLY:
+	case SRC_OFFER_QUARTER:
+		return SD_OFFER;
+	case SRC_OFFER_AFFILIATE_HOURLY:
+	case SRC_OFFER_AFFILIATE_QUARTER:
+		return SD_OFFER | SD_AFFILIATE;
+	case SRC_BASE:
+		break;
+	}
+	return SD_OFFER | SD_AFFILIATE | SD_COUNTRY | SD_DEVICE | SD_SUB1;
 }
 
 /* ---- exact decimals ---- */
@@ -293,12 +340,18 @@ static const char *param(struct sqlb *s, const char *v)
 
 struct filters {
 	const char *offer, *affiliate, *advertiser_scope, *affiliate_scope; /* "$n" or NULL */
+	const char *lo, *hi; /* "$n": the whole UTC days [lo, hi) of the range, or NULL */
 };
 
-static void where_clause(struct buf *b, const struct filters *f, const char *tcol);
+/* The part of the report's range [start, end) a branch reads: all of it,
+ * or, when whole UTC days come from the daily rollups, the head before the
+ * first of them, those days, and the tail after the last. */
+enum span { SPAN_ALL, SPAN_HEAD, SPAN_DAYS, SPAN_TAIL };
+
+static void where_clause(struct buf *b, const struct filters *f, const char *tcol, enum span sp);
 
 static void branch(struct sqlb *s, const struct stats_query *q, const struct filters *f,
-		   const char *table, const char *tcol, const char *metrics)
+		   const char *table, const char *tcol, const char *metrics, enum span sp)
 {
 	struct buf *b = &s->b;
 	buf_printf(b, "SELECT %s AS t", tcol);
@@ -308,14 +361,26 @@ static void branch(struct sqlb *s, const struct stats_query *q, const struct fil
 			buf_printf(b, ", %s", stats_dim_key(d));
 	}
 	buf_printf(b, ", %s FROM %s WHERE ", metrics, table);
-	where_clause(b, f, tcol);
+	where_clause(b, f, tcol, sp);
 }
 
-/* Tenant, range (local dates of zone $4 as UTC instants) and filters. */
-static void where_clause(struct buf *b, const struct filters *f, const char *tcol)
+#define RANGE_START "($2::date::timestamp AT TIME ZONE $4)"
+#define RANGE_END "(($3::date + 1)::timestamp AT TIME ZONE $4)"
+
+/* Tenant, range (local dates of zone $4 as UTC instants, or the span of
+ * them) and filters. */
+static void where_clause(struct buf *b, const struct filters *f, const char *tcol, enum span sp)
 {
-	buf_printf(b, "tenant_id = $1 AND %s >= ($2::date::timestamp AT TIME ZONE $4) "
-		   "AND %s < (($3::date + 1)::timestamp AT TIME ZONE $4)", tcol, tcol);
+	buf_printf(b, "tenant_id = $1 AND %s >= ", tcol);
+	if (sp == SPAN_DAYS || sp == SPAN_TAIL)
+		buf_printf(b, "%s::timestamptz", sp == SPAN_DAYS ? f->lo : f->hi);
+	else
+		buf_puts(b, RANGE_START);
+	buf_printf(b, " AND %s < ", tcol);
+	if (sp == SPAN_HEAD || sp == SPAN_DAYS)
+		buf_printf(b, "%s::timestamptz", sp == SPAN_HEAD ? f->lo : f->hi);
+	else
+		buf_puts(b, RANGE_END);
 	if (f->offer)
 		buf_printf(b, " AND offer_id = %s", f->offer);
 	if (f->affiliate)
@@ -329,27 +394,108 @@ static void where_clause(struct buf *b, const struct filters *f, const char *tco
 
 #define METRICS_ALL "clicks, unique_clicks, invalid_clicks, conversions, approved, pending, rejected, revenue, payout"
 
-static const char *build_sql(struct sqlb *s, const struct stats_query *q, enum stats_source src,
-			     bool whole_hours, struct filters *fo)
+/* The branches over the hourly or 15-minute table of src for span sp. */
+static void fine_branches(struct sqlb *s, const struct stats_query *q, const struct filters *f,
+			  enum stats_source src, enum span sp)
 {
-	struct filters f = {0};
+	switch (src) {
+	case SRC_OFFER_HOURLY:
+		branch(s, q, f, "stats_o_h", "hour", METRICS_ALL, sp);
+		break;
+	case SRC_OFFER_AFFILIATE_HOURLY:
+		branch(s, q, f, "stats_oa_h", "hour", METRICS_ALL, sp);
+		break;
+	case SRC_OFFER_QUARTER:
+		branch(s, q, f, "stats_o_q", "bucket", METRICS_ALL, sp);
+		break;
+	case SRC_OFFER_AFFILIATE_QUARTER:
+		branch(s, q, f, "stats_oa_q", "bucket", METRICS_ALL, sp);
+		break;
+	case SRC_BASE:
+		branch(s, q, f, "stats_clicks_q", "bucket",
+		       "clicks, unique_clicks, invalid_clicks, 0::bigint AS conversions, 0::bigint AS approved, "
+		       "0::bigint AS pending, 0::bigint AS rejected, 0::numeric AS revenue, 0::numeric AS payout", sp);
+		buf_puts(&s->b, " UNION ALL ");
+		branch(s, q, f, "stats_conv_q", "bucket",
+		       "0::bigint, 0::bigint, 0::bigint, conversions, approved, pending, rejected, revenue, payout", sp);
+		break;
+	}
+}
+
+/* The parameters after $1-$4 (tenant, from, to, zone): lo and hi, the
+ * whole UTC days to read from the daily rollups (or NULL), and the filters. */
+static void add_filters(struct sqlb *s, const struct stats_query *q, const char *lo, const char *hi,
+			struct filters *f)
+{
 	char num[24];
+	memset(f, 0, sizeof *f);
+	if (lo && hi) {
+		f->lo = param(s, lo);
+		f->hi = param(s, hi);
+	}
 	if (q->offer_id) {
 		snprintf(num, sizeof num, "%lld", q->offer_id);
-		f.offer = param(s, arena_strdup(s->a, num));
+		f->offer = param(s, arena_strdup(s->a, num));
 	}
 	if (q->affiliate_id) {
 		snprintf(num, sizeof num, "%lld", q->affiliate_id);
-		f.affiliate = param(s, arena_strdup(s->a, num));
+		f->affiliate = param(s, arena_strdup(s->a, num));
 	}
 	if (q->auth.scope == SCOPE_ADVERTISER) {
 		snprintf(num, sizeof num, "%lld", q->auth.advertiser_id);
-		f.advertiser_scope = param(s, arena_strdup(s->a, num));
+		f->advertiser_scope = param(s, arena_strdup(s->a, num));
 	}
 	if (q->auth.scope == SCOPE_AFFILIATE) {
 		snprintf(num, sizeof num, "%lld", q->auth.affiliate_id);
-		f.affiliate_scope = param(s, arena_strdup(s->a, num));
+		f->affiliate_scope = param(s, arena_strdup(s->a, num));
 	}
+}
+
+static void sqlb_init(struct sqlb *s, struct arena *a, const char *tenant, const struct stats_query *q,
+		      const char *tz)
+{
+	memset(s, 0, sizeof *s);
+	s->a = a;
+	buf_init(&s->b, a);
+	param(s, tenant);
+	param(s, q->from);
+	param(s, q->to);
+	param(s, tz);
+}
+
+/* Invalid clicks by reason over the report's range and scope. It groups by
+ * nothing else, so the whole UTC days [lo, hi) of any zone come from the
+ * daily table (per offer when no affiliate is asked for or scoped). */
+static const char *invalid_sql(struct sqlb *s, const struct stats_query *q, const char *lo, const char *hi)
+{
+	struct filters f;
+	add_filters(s, q, lo, hi, &f);
+	struct buf *b = &s->b;
+	const char *daily = f.affiliate || f.affiliate_scope ? "stats_invalid_d" : "stats_invalid_o_d";
+	buf_puts(b, "SELECT coalesce(reason, 'unknown'), sum(clicks) FROM (SELECT reason, clicks FROM stats_invalid_q WHERE ");
+	if (f.lo) {
+		where_clause(b, &f, "bucket", SPAN_HEAD);
+		buf_printf(b, " UNION ALL SELECT reason, clicks FROM %s WHERE ", daily);
+		where_clause(b, &f, "day", SPAN_DAYS);
+		buf_puts(b, " UNION ALL SELECT reason, clicks FROM stats_invalid_q WHERE ");
+		where_clause(b, &f, "bucket", SPAN_TAIL);
+	} else {
+		where_clause(b, &f, "bucket", SPAN_ALL);
+	}
+	buf_puts(b, ") s GROUP BY 1 ORDER BY 1");
+	return buf_ok(b) ? b->p : NULL;
+}
+
+/* lo, hi: the whole UTC days to read from the daily rollups, or NULL.
+ * days_aligned: the range's own ends are UTC midnights, so then the daily
+ * rollups answer it all (and lo, hi are not needed). */
+static const char *build_sql(struct sqlb *s, const struct stats_query *q, enum stats_source src,
+			     bool whole_hours, bool days_aligned, const char *lo, const char *hi)
+{
+	struct filters f;
+	bool daily = lo && hi;
+	days_aligned = days_aligned && daily;
+	add_filters(s, q, days_aligned ? NULL : lo, days_aligned ? NULL : hi, &f);
 	struct buf *b = &s->b;
 	const struct stats_groups *g = &q->groups;
 	buf_puts(b, "SELECT ");
@@ -390,39 +536,37 @@ static const char *build_sql(struct sqlb *s, const struct stats_query *q, enum s
 			buf_printf(b, "%s AS k%d, ", stats_dim_key(g->dims[i]), i);
 		}
 	}
+	/* Local days that are UTC days, grouped by exactly the daily table's
+	 * key: its rows are the answer's rows, nothing to add up. */
+	bool as_is = days_aligned && (g->mask & ~(unsigned)SD_DAY) == daily_dims(src) && (g->mask & SD_DAY);
+	if (as_is) {
+		buf_puts(b, METRICS_ALL " FROM (");
+		branch(s, q, &f, daily_table(src), "day", METRICS_ALL, SPAN_ALL);
+		buf_puts(b, ") s) g ORDER BY ");
+		goto order;
+	}
 	buf_puts(b, "sum(clicks) AS clicks, sum(unique_clicks) AS unique_clicks, sum(invalid_clicks) AS invalid_clicks, "
 		    "sum(conversions) AS conversions, sum(approved) AS approved, sum(pending) AS pending, "
 		    "sum(rejected) AS rejected, sum(revenue) AS revenue, sum(payout) AS payout FROM (");
-	switch (src) {
-	case SRC_OFFER_HOURLY:
-		branch(s, q, &f, "stats_o_h", "hour", METRICS_ALL);
-		break;
-	case SRC_OFFER_AFFILIATE_HOURLY:
-		branch(s, q, &f, "stats_oa_h", "hour", METRICS_ALL);
-		break;
-	case SRC_OFFER_QUARTER:
-		branch(s, q, &f, "stats_o_q", "bucket", METRICS_ALL);
-		break;
-	case SRC_OFFER_AFFILIATE_QUARTER:
-		branch(s, q, &f, "stats_oa_q", "bucket", METRICS_ALL);
-		break;
-	case SRC_BASE:
-		branch(s, q, &f, "stats_clicks_q", "bucket",
-		       "clicks, unique_clicks, invalid_clicks, 0::bigint AS conversions, 0::bigint AS approved, "
-		       "0::bigint AS pending, 0::bigint AS rejected, 0::numeric AS revenue, 0::numeric AS payout");
+	if (!daily) {
+		fine_branches(s, q, &f, src, SPAN_ALL);
+	} else if (days_aligned) {
+		branch(s, q, &f, daily_table(src), "day", METRICS_ALL, SPAN_ALL);
+	} else {
+		fine_branches(s, q, &f, src, SPAN_HEAD);
 		buf_puts(b, " UNION ALL ");
-		branch(s, q, &f, "stats_conv_q", "bucket",
-		       "0::bigint, 0::bigint, 0::bigint, conversions, approved, pending, rejected, revenue, payout");
-		break;
+		branch(s, q, &f, daily_table(src), "day", METRICS_ALL, SPAN_DAYS);
+		buf_puts(b, " UNION ALL ");
+		fine_branches(s, q, &f, src, SPAN_TAIL);
 	}
 	buf_puts(b, ") s GROUP BY ");
 	for (int i = 0; i < g->n; i++)
 		buf_printf(b, "%sk%d", i ? ", " : "", i);
 	buf_puts(b, ") g ORDER BY ");
+order:
 	for (int i = 0; i < g->n; i++)
 		buf_printf(b, "%sk%d", i ? ", " : "", i);
 	buf_printf(b, " LIMIT %d", STATS_MAX_ROWS + 1);
-	*fo = f;
 	return buf_ok(b) ? b->p : NULL;
 }
 
@@ -468,14 +612,21 @@ static enum stats_status run_on(struct db *db, struct arena *a, const struct sta
 	if (db_exec(db, a, "BEGIN READ ONLY", 0, NULL) == NULL)
 		return STATS_UNAVAILABLE;
 	/* Row-level security on (sql/020_rls.sql); no JIT (compiling costs more
-	 * than these queries run); and whether every hour of the range starts on
-	 * a UTC hour in this zone: then the hourly cubes are exact, otherwise
-	 * only the 15-minute rollups are. */
+	 * than these queries run); whether every hour of the range starts on a
+	 * UTC hour in this zone: then the hourly cubes are exact, otherwise only
+	 * the 15-minute rollups are; whether every local day of the range is a
+	 * UTC day (UTC itself, or London in winter): then days come whole from
+	 * the daily rollups; and the whole UTC days inside the range [lo, hi). */
 	PGresult *res = db_execp(db, a,
 		"SELECT set_config('afftok.tenant_id', $1, true), set_config('jit', 'off', true), "
 		"(SELECT bool_and(extract(minute FROM h AT TIME ZONE $4) = 0) FROM generate_series("
-		"date_bin('1 hour', $2::date::timestamp AT TIME ZONE $4, timestamptz '2000-01-01 00:00+00'), "
-		"($3::date + 1)::timestamp AT TIME ZONE $4, interval '1 hour') h)",
+		"date_bin('1 hour', " RANGE_START ", " ORIGIN "), " RANGE_END ", interval '1 hour') h), "
+		"(SELECT bool_and(d AT TIME ZONE $4 = date_bin('1 day', d AT TIME ZONE $4, " ORIGIN ")) "
+		"FROM generate_series($2::date::timestamp, ($3::date + 1)::timestamp, interval '1 day') d), "
+		"to_char(lo AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"+00\"'), "
+		"to_char(hi AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"+00\"'), lo < hi "
+		"FROM (SELECT date_bin('1 day', " RANGE_START " + interval '1 day' - interval '1 microsecond', " ORIGIN
+		") AS lo, date_bin('1 day', " RANGE_END ", " ORIGIN ") AS hi) r",
 		tenant, q->from, q->to, tz);
 	if (res == NULL) {
 		if (tz_error(db)) {
@@ -487,7 +638,15 @@ static enum stats_status run_on(struct db *db, struct arena *a, const struct sta
 		}
 		goto out;
 	}
+	PGresult *res0 = res;
 	bool whole_hours = db_val(res, 0, 2) && !strcmp(db_val(res, 0, 2), "t");
+	bool days_aligned = db_val(res, 0, 3) && !strcmp(db_val(res, 0, 3), "t");
+	bool some_days = db_val(res, 0, 6) && !strcmp(db_val(res, 0, 6), "t");
+	const char *lo = NULL, *hi = NULL;
+	if (some_days && stats_daily_ok(q->groups.mask, days_aligned)) {
+		lo = db_val(res, 0, 4);
+		hi = db_val(res, 0, 5);
+	}
 	unsigned need = q->groups.mask;
 	if (q->offer_id || q->auth.scope == SCOPE_ADVERTISER)
 		need |= SD_OFFER;
@@ -495,14 +654,10 @@ static enum stats_status run_on(struct db *db, struct arena *a, const struct sta
 		need |= SD_AFFILIATE;
 	out->source = stats_pick_source(need, whole_hours);
 
-	struct sqlb s = {.a = a};
-	buf_init(&s.b, a);
-	param(&s, tenant);
-	param(&s, q->from);
-	param(&s, q->to);
-	param(&s, tz);
-	struct filters f;
-	const char *sql = build_sql(&s, q, out->source, whole_hours, &f);
+	struct sqlb s;
+	sqlb_init(&s, a, tenant, q, tz);
+	const char *sql = build_sql(&s, q, out->source, whole_hours, days_aligned, lo, hi);
+	out->daily = lo != NULL;
 	if (sql == NULL)
 		goto out;
 	res = db_exec(db, a, sql, s.np, s.pv);
@@ -551,12 +706,10 @@ static enum stats_status run_on(struct db *db, struct arena *a, const struct sta
 	out->nrows = (size_t)n;
 
 	/* Invalid clicks by reason, for the totals (same range and scope). */
-	struct buf ib;
-	buf_init(&ib, a);
-	buf_puts(&ib, "SELECT coalesce(reason, 'unknown'), sum(clicks) FROM stats_invalid_q WHERE ");
-	where_clause(&ib, &f, "bucket");
-	buf_puts(&ib, " GROUP BY 1 ORDER BY 1");
-	res = buf_ok(&ib) ? db_exec(db, a, ib.p, s.np, s.pv) : NULL;
+	struct sqlb is;
+	sqlb_init(&is, a, tenant, q, tz);
+	sql = invalid_sql(&is, q, some_days ? db_val(res0, 0, 4) : NULL, some_days ? db_val(res0, 0, 5) : NULL);
+	res = sql ? db_exec(db, a, sql, is.np, is.pv) : NULL;
 	if (res == NULL) {
 		if (PQstatus(db_conn(db)) != CONNECTION_OK)
 			st = STATS_UNAVAILABLE;

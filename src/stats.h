@@ -82,6 +82,14 @@ void stats_offset_format(int minutes, char out[8]);
  * groups, filters and the key's scope) in a zone whose hours all start on
  * UTC hours (whole_hours) or not. */
 enum stats_source stats_pick_source(unsigned dims, bool whole_hours);
+/* Whether the whole UTC days of a report grouped by groups (SD_* mask) may
+ * come from the daily rollups (sql/070): not when it groups by hour, and
+ * when it groups by day only if every local day of the range is a UTC day
+ * (days_aligned). The rest of the range (a zone's day starting at 05:00 or
+ * 18:30 UTC) then comes from the source above. */
+bool stats_daily_ok(unsigned groups, bool days_aligned);
+/* "offer-hourly", ... "base-quarter": for the X-Stats-Rollup header. */
+const char *stats_source_name(enum stats_source src);
 
 /* Exact decimals. money_parse reads PostgreSQL NUMERIC text ("-12.500000")
  * into micro-units; false on malformed input, more than 6 significant
@@ -121,6 +129,7 @@ struct stats_report {
 	int64_t *reason_clicks;
 	size_t nreasons;
 	enum stats_source source;
+	bool daily;            /* whole UTC days came from the daily rollups */
 	const char *served_by; /* "replica" or "primary" */
 };
 
