@@ -53,7 +53,8 @@ struct stats_groups {
 /* The rollup a report reads: the hourly offer (x affiliate) cubes in zones
  * whose hours start on UTC hours, the 15-minute ones in the others, and the
  * 15-minute base rollups when grouping or filtering by country, device or
- * sub1 (all exact in every time zone). */
+ * sub1 (all exact in every time zone). The whole UTC days of the range come
+ * from the matching daily rollup instead when stats_daily_ok() says so. */
 enum stats_source {
 	SRC_OFFER_HOURLY,
 	SRC_OFFER_AFFILIATE_HOURLY,
