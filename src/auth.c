@@ -29,18 +29,43 @@ static long long ll_or_zero(const char *s)
 	return s ? atoll(s) : 0;
 }
 
+/* The cache slot of hash, or NULL when the key is not (or no longer) there. */
+static const struct cached *lookup(const char *hash, unsigned *slot_out)
+{
+	unsigned slot = (unsigned)(hex_digit(hash[0]) << 4 | hex_digit(hash[1])) % CACHE_SLOTS;
+	*slot_out = slot;
+	if (cache[slot].expires > mono_ms() && !strcmp(cache[slot].hash, hash))
+		return &cache[slot];
+	return NULL;
+}
+
+bool auth_cached(struct app *app, const char *key, struct auth *out)
+{
+	if (!apikey_well_formed(key))
+		return false;
+	char hash[APIKEY_HASH_HEX + 1];
+	apikey_hash(app->mk.pepper, key, hash);
+	unsigned slot;
+	const struct cached *c = lookup(hash, &slot);
+	if (c == NULL)
+		return false;
+	*out = c->auth;
+	return true;
+}
+
 enum auth_result auth_check(struct app *app, struct arena *a, const char *key, struct auth *out)
 {
 	if (!apikey_well_formed(key))
 		return AUTH_INVALID;
 	char hash[APIKEY_HASH_HEX + 1];
 	apikey_hash(app->mk.pepper, key, hash);
-	unsigned slot = (unsigned)(hex_digit(hash[0]) << 4 | hex_digit(hash[1])) % CACHE_SLOTS;
-	int64_t now = mono_ms();
-	if (cache[slot].expires > now && !strcmp(cache[slot].hash, hash)) {
-		*out = cache[slot].auth;
+	unsigned slot;
+	const struct cached *c = lookup(hash, &slot);
+	if (c != NULL) {
+		*out = c->auth;
 		return AUTH_OK;
 	}
+	int64_t now = mono_ms();
 	PGresult *res = db_execp(app->db, a,
 		"UPDATE api_keys SET last_used_at = now() "
 		"WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "

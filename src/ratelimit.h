@@ -25,6 +25,11 @@ enum rl_class { RL_ADMIN, RL_STATS, RL_POSTBACK };
 /* Counts one request of the authenticated key (q->auth). Returns 0 when it
  * may go on (headers added), -1 after answering 429 or 503. */
 int ratelimit_key(struct app *app, struct req *q, struct resp *r, enum rl_class cls);
+/* Both checks of a request whose key is already known good (q->auth set,
+ * see auth_cached()) in one Redis round trip: the same answers as
+ * ratelimit_auth_blocked() followed by ratelimit_key(), and as there, a
+ * blocked address's request does not count against the key. */
+int ratelimit_request(struct app *app, struct req *q, struct resp *r, enum rl_class cls);
 /* True (after answering 429) when q's address is over its failed-auth limit. */
 bool ratelimit_auth_blocked(struct app *app, struct req *q, struct resp *r);
 /* Counts one failed key check for q's address. */
