@@ -191,6 +191,17 @@ static void clean(struct buf *b, const char *s, size_t max, bool escape)
 	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
 	size_t out = 0;
 	while (p < end) {
+		/* A run of plain printable ASCII goes in one piece: most of a
+		 * record is that, and byte-wise appends were ~2 % of a click. */
+		const unsigned char *q = p;
+		while (q < end && (size_t)(q - p) < max - out && *q >= 0x20 && *q < 0x7f && *q != '\\')
+			q++;
+		if (q > p) {
+			buf_append(b, p, (size_t)(q - p));
+			out += (size_t)(q - p);
+			p = q;
+			continue;
+		}
 		size_t n = utf8_len(p, end);
 		if (out + (n ? n : 1) > max)
 			break;
@@ -226,7 +237,15 @@ static void field(struct buf *b, const char *s, size_t max)
 
 static void field_ll(struct buf *b, long long v)
 {
-	buf_printf(b, "\t%lld", v);
+	char d[24], *e = d + sizeof d, *p = e;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	*--p = '\t';
+	buf_append(b, p, (size_t)(e - p));
 }
 
 static const char *params_json(const struct click *c)

@@ -27,15 +27,37 @@ void resp_init(struct resp *r, struct arena *a)
 void resp_header(struct resp *r, const char *name, const char *fmt, ...)
 {
 	char val[2048];
+	const char *v = val;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(val, sizeof val, fmt, ap);
+	/* "%s" is most headers (Location, X-Click-Id): copied without a
+	 * formatting pass, within the same bound. */
+	if (!strcmp(fmt, "%s")) {
+		v = va_arg(ap, const char *);
+		v = v ? v : "";
+	} else {
+		vsnprintf(val, sizeof val, fmt, ap);
+	}
 	va_end(ap);
-	/* A header value never carries a line break: that would split the response. */
-	for (char *p = val; *p; p++)
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
-	buf_printf(&r->headers, "%s: %s\r\n", name, val);
+	buf_puts(&r->headers, name);
+	buf_puts(&r->headers, ": ");
+	/* A header value never carries a line break: that would split the
+	 * response. Values are cut at the size of val, as the formatted ones,
+	 * so the header block stays within the web server's buffer. */
+	size_t left = sizeof val - 1;
+	while (left > 0 && *v) {
+		size_t n = strcspn(v, "\r\n");
+		n = n < left ? n : left;
+		buf_append(&r->headers, v, n);
+		left -= n;
+		v += n;
+		if (left > 0 && *v) {
+			buf_putc(&r->headers, ' ');
+			left--;
+			v++;
+		}
+	}
+	buf_puts(&r->headers, "\r\n");
 }
 
 void resp_error(const struct req *q, struct resp *r, int status, const char *code,

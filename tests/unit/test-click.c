@@ -192,11 +192,62 @@ static void t_record(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.p, "\ta b&c\t\\N\tthree\t"));
 }
 
+/* The user agent field: at most 512 bytes of the input, never half a
+ * UTF-8 sequence, escapes counted by the input bytes they stand for. */
+static const char *ua_field(const char *ua)
+{
+	setup_link();
+	struct click c;
+	run(&c, signed_token(NOW_MS / 1000, "nonce-0010"));
+	c.user_agent = ua;
+	struct buf b;
+	buf_init(&b, arena);
+	click_record(&c, &b);
+	if (!buf_ok(&b))
+		return NULL;
+	const char *f = b.p;
+	for (int i = 0; i < 8 && f; i++) /* version, id, time, 4 ids, ip: the UA is the 9th field */
+		f = strchr(f, '\t') ? strchr(f, '\t') + 1 : NULL;
+	if (f == NULL)
+		return NULL;
+	return arena_strndup(arena, f, strcspn(f, "\t"));
+}
+
+static void t_record_bounds(void)
+{
+	char in[1200], want[1200];
+	memset(in, 'a', 600);
+	in[600] = '\0';
+	memset(want, 'a', 512);
+	want[512] = '\0';
+	const char *got = ua_field(in);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	in[0] = '\0';
+	for (int i = 0; i < 300; i++)
+		strcat(in, "\xc3\xa9"); /* é, two bytes */
+	got = ua_field(in);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_EQUAL(strlen(got), 512);
+	CU_ASSERT_EQUAL((unsigned char)got[510], 0xc3);
+	memset(in, 'a', 511);
+	strcpy(in + 511, "\\b");
+	memcpy(want, in, 511);
+	strcpy(want + 511, "\\\\");
+	got = ua_field(in);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	got = ua_field("Mozilla/5.0 (X11; Linux x86_64) caf\xc3\xa9\x01 \xe2\x82 end");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_STRING_EQUAL(got, "Mozilla/5.0 (X11; Linux x86_64) caf\xc3\xa9\x01 ?? end");
+}
+
 static const struct unit_case cases[] = {
 	{"bare code: 302, macros, click id, fingerprint", t_bare_code},
 	{"signed links: ok, expired, invalid, rotation", t_signed},
 	{"policy: redirect, fallback, reject, paused", t_policy},
 	{"journal record", t_record},
+	{"journal record: field bounds and UTF-8", t_record_bounds},
 	{NULL, NULL},
 };
 

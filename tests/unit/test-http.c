@@ -66,6 +66,23 @@ static void t_header_injection(void)
 	resp_init(&r, a);
 	resp_header(&r, "Location", "http://x/\r\nSet-Cookie: y");
 	CU_ASSERT_PTR_NULL(strstr(r.headers.p, "\r\nSet-Cookie"));
+	/* The same value through the "%s" path, which skips the formatting. */
+	resp_init(&r, a);
+	resp_header(&r, "Location", "%s", "http://x/\r\nSet-Cookie: y\n");
+	CU_ASSERT_STRING_EQUAL(r.headers.p, "Location: http://x/  Set-Cookie: y \r\n");
+	resp_init(&r, a);
+	resp_header(&r, "X-Empty", "%s", (const char *)NULL);
+	CU_ASSERT_STRING_EQUAL(r.headers.p, "X-Empty: \r\n");
+	/* Both paths cut a long value at the same place. */
+	char *big = arena_alloc(a, 5000);
+	memset(big, 'a', 4999);
+	struct resp f;
+	resp_init(&r, a);
+	resp_init(&f, a);
+	resp_header(&r, "Location", "%s", big);
+	resp_header(&f, "Location", "%s%s", big, "");
+	CU_ASSERT_EQUAL(r.headers.len, strlen("Location: \r\n") + 2047);
+	CU_ASSERT_STRING_EQUAL(r.headers.p, f.headers.p);
 	arena_free(a);
 }
 

@@ -86,6 +86,18 @@ static void t_crc(void)
 {
 	/* The CRC32C check value. */
 	CU_ASSERT_EQUAL(crc32c(0, "123456789", 9), 0xE3069283u);
+	/* RFC 3720 B.4 vectors: whole 8-byte words, as the instruction path reads them. */
+	unsigned char v[32];
+	memset(v, 0, sizeof v);
+	CU_ASSERT_EQUAL(crc32c(0, v, 32), 0x8A9136AAu);
+	memset(v, 0xFF, sizeof v);
+	CU_ASSERT_EQUAL(crc32c(0, v, 32), 0x62A8AB43u);
+	for (int i = 0; i < 32; i++)
+		v[i] = (unsigned char)i;
+	CU_ASSERT_EQUAL(crc32c(0, v, 32), 0x46DD794Eu);
+	/* Chained over every split point, unaligned starts included. */
+	for (size_t cut = 0; cut <= 32; cut++)
+		CU_ASSERT_EQUAL(crc32c(crc32c(0, v, cut), v + cut, 32 - cut), 0x46DD794Eu);
 }
 
 static void t_writer_round_trip(void)
