@@ -162,18 +162,18 @@ idle_workers() {
 	return 1
 }
 
-# redis_case NAME MODE [ARG]: 12 s of clicks at 100/s; the fault from 3 s
-# to 9 s; clicks must keep flowing and stay fast, then all be stored.
+# redis_case NAME MODE [ARG]: 10 s of clicks at 100/s; the fault from 2 s
+# to 7 s; clicks must keep flowing and stay fast, then all be stored.
 redis_case() {
 	local name=$1 out=$W/redis-$1
 	shift
-	$LOAD click "$FURL/c/$l?sub1=redis-$name" 12 100 4 "$out" &
+	$LOAD click "$FURL/c/$l?sub1=redis-$name" 10 100 4 "$out" &
 	local load=$!
-	sleep 3
+	sleep 2
 	local from
 	from=$(date +%s%3N)
 	pset redis "$@"
-	sleep 6
+	sleep 5
 	local to
 	to=$(date +%s%3N)
 	pset redis pass
@@ -181,7 +181,7 @@ redis_case() {
 	local total ok
 	total=$(wc -l <"$out")
 	ok=$(awk -F '\t' '$3 == 302' "$out" | wc -l)
-	check "Redis $name: $total clicks sent, all answered 302 ($ok)" test "$total" -gt 1000 -a "$ok" = "$total"
+	check "Redis $name: $total clicks sent, all answered 302 ($ok)" test "$total" -gt 900 -a "$ok" = "$total"
 	read -r p n < <(p99 "$out" "$from" "$to")
 	check "Redis $name: p99 of the $n clicks during the fault ${p} ms < 50 ms" \
 		awk "BEGIN { exit !(\"$p\" != \"none\" && $p < 50) }"
@@ -240,7 +240,7 @@ if only c; then
 	ctlf match --once >/dev/null 2>>"$LOG/integration.log"
 	fingest
 	acked=$(awk -F '\t' '$3 ~ /^20[02]$/' "$W/pg-pb" | wc -l)
-	check "PostgreSQL: postbacks acknowledged during the faults ($acked of $(wc -l <"$W/pg-pb"))" test "$acked" -gt 200
+	check "PostgreSQL: postbacks acknowledged during the faults ($acked of $(wc -l <"$W/pg-pb"))" test "$acked" -gt 100
 	awk -F '\t' '$3 ~ /^20[02]$/ { print $4 }' "$W/pg-pb" | sort -u >"$W/pg-acked"
 	once=$(sql "SELECT count(*) FROM (SELECT transaction_id FROM conversions WHERE tenant_id = $T
 		AND transaction_id = ANY ('{$(paste -sd, "$W/pg-acked")}'::text[]) GROUP BY 1 HAVING count(*) = 1) s")
@@ -256,6 +256,7 @@ fi
 
 # ---- d. the journal's disk fills up ----
 if only d; then
+	loss0=$(grep -c 'JOURNAL LOSS' "$LOG/faults-fcgi.log")
 	mount -t tmpfs -o size=512k afftok-faults "$FT/journal"
 	check "a 512 KiB tmpfs under the journal" mountpoint -q "$FT/journal"
 	pool_up >/dev/null # the workers open their segments on the new file system
@@ -289,7 +290,7 @@ if only d; then
 		[ "$(json 'd["journal"]["spill_records"]')" = 0 ] || sp=$((sp + 1))
 	done
 	eq "disk free again: nothing left in memory" 0 "$sp"
-	eq "no click lost" "" "$(grep 'JOURNAL LOSS' "$LOG/faults-fcgi.log")"
+	eq "no click lost (JOURNAL LOSS in the log)" "$loss0" "$(grep -c 'JOURNAL LOSS' "$LOG/faults-fcgi.log")"
 
 	# The memory spill exhausted too: 503 and Retry-After, no redirect
 	# without a record ([journal] refuse_unrecorded, the default).
@@ -522,4 +523,5 @@ if only f; then
 	check "slowloris: every answered click stored exactly once ($once of $n)" test "$n" -gt 0 -a "$n" = "$once"
 fi
 
+echo "# 15-faults: $SECONDS s" >&2
 done_testing
