@@ -3,6 +3,7 @@
 #
 #   scripts/local up        (or AFFTOK_RUN_DIR=... AFFTOK_BUILD_DIR=... of a running stack)
 #   bench/ingest.sh         BENCH_CLICKS (200000) clicks, BENCH_LINKS (20) links
+#                           BENCH_CTL: another afftokctl to time (A/B against an older build)
 #
 # bench/ingest-gen (built here, linked to libafftok) writes the clicks with
 # the click path's own code (click_process, click_record, journal_append)
@@ -40,7 +41,7 @@ for i in $(seq "$NLINKS"); do
 		VALUES ($T, $OFF, $AFF, 'bi$(date +%s%N | tail -c 9)$i') RETURNING id" | head -n 1)
 	links=${links:+$links,}$id:$OFF:$AFF
 done
-sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF" >"$W/afftok.conf"
+sed -e "s|^dir = .*|dir = $W/journal|" "$CONF" >"$W/afftok.conf"
 key=$(sed -n 's/^secret_key_file = //p' "$CONF")
 t=$(date +%s.%N)
 "$BUILD/bench/ingest-gen" "$W/journal" "$N" "$key" "$T" "$links" 4
@@ -54,7 +55,7 @@ sample() { local p; for p in "$pm" $(pgrep -P "$pm") "$(cat "$RUN/redis.pid")"; 
 sample >"$W/cpu0"
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 TIMEFORMAT='%3R %3U %3S'
-{ time "$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/ingest.log" 2>&1; } 2>"$W/ingest.time" &
+{ time "${BENCH_CTL:-$BUILD/afftokctl}" -c "$W/afftok.conf" -v ingest --once >"$W/ingest.log" 2>&1; } 2>"$W/ingest.time" &
 job=$!
 : >"$W/cpu1"
 while kill -0 "$job" 2>/dev/null; do sample >>"$W/cpu1"; sleep 0.1; done
@@ -62,8 +63,11 @@ wait "$job" || { echo "ingest failed:"; tail -n 5 "$W/ingest.log"; exit 1; }
 sample >>"$W/cpu1"
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 hz=$(getconf CLK_TCK)
-side=$(awk -v hz="$hz" 'NR == FNR {t0[$1] = $2; next} {last[$1] = $2}
-	END {for (p in last) s += last[p] - (p in t0 ? t0[p] : 0); printf "%.2f", s / hz}' "$W/cpu0" "$W/cpu1")
+spent() { awk -v hz="$hz" -v only="${1:-}" 'NR == FNR {t0[$1] = $2; next} {last[$1] = $2}
+	END {for (p in last) if (only == "" || p == only) s += last[p] - (p in t0 ? t0[p] : 0); printf "%.2f", s / hz}' \
+	"$W/cpu0" "$W/cpu1"; }
+side=$(spent)
+redis=$(spent "$(cat "$RUN/redis.pid")")
 read -r wall cu cs <"$W/ingest.time"
 cpu=$(awk -v u="$cu" -v s="$cs" -v t="$side" 'BEGIN {printf "%.2f", u + s + t}')
 rows=$(psql_ "SELECT count(*), count(DISTINCT click_id), count(*) FILTER (WHERE reason = 'replay'),
@@ -72,7 +76,6 @@ read -r total distinct replays dups <<<"$rows"
 echo "rows: $total ($distinct distinct ids), $replays replays, $dups duplicates"
 [ "$total" = "$N" ] && [ "$distinct" = "$N" ] || { echo "FAIL: expected $N rows, one per click"; exit 1; }
 echo "ingest: $N clicks in $wall s wall = $(awk -v n="$N" -v w="$wall" 'BEGIN {printf "%d", n / w}')/s;" \
-	"CPU $cpu s (afftokctl $cu + $cs, PostgreSQL and Redis $side) =" \
+	"CPU $cpu s (afftokctl $cu + $cs, PostgreSQL and Redis $side of which Redis $redis) =" \
 	"$(awk -v n="$N" -v c="$cpu" 'BEGIN {printf "%d", (c > 0 ? n / c : 0)}') clicks per CPU-second;" \
 	"load average $load -> $load1"
-grep -E 'ingest: (COPY|nonces|insert|decide|load)' "$W/ingest.log" | head -n 12 || true

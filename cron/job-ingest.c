@@ -3,8 +3,10 @@
  * Each pass reads what is new in every segment (open ones up to their last
  * complete record), and in ONE transaction: COPYs the records into a temp
  * staging table, decides replay (link_nonces) and duplicate (same
- * fingerprint within 60 s), inserts into clicks ON CONFLICT DO NOTHING and
- * advances each segment's `committed` offset (journal_segments). Then it
+ * fingerprint within 60 s) and inserts into clicks in one statement
+ * (store_batch: clicks stored already are skipped, so a replayed segment
+ * stores nothing twice), and advances each segment's `committed` offset
+ * (journal_segments). Then it
  * publishes the new clicks to the Redis stream afftok:clicks and advances
  * `published`. A closed segment read to its end, committed and published is
  * deleted. Killed at any point, the next run resumes from the committed
@@ -65,11 +67,23 @@ struct segment {
 	long records, corrupt, torn, bad;
 };
 
+/* A new record of the batch, with what the batch rules compare (the
+ * fields' COPY text, which is the same for the same value). */
+struct rec {
+	const unsigned char *p;       /* the record (one COPY line, no newline) */
+	size_t n;
+	const unsigned char *f[CLICK_RECORD_FIELDS + 1]; /* field starts; f[i + 1] - 1 ends field i */
+	int64_t ms;                   /* created_at; TIMELESS when not in the writer's format */
+	bool dup_batch;               /* an earlier click of the batch has its fingerprint within 60 s */
+	bool nonce_first;             /* the batch's earliest click holding its nonce */
+};
+
 struct pass {
 	struct segment *seg;
 	size_t nseg, cap;
-	struct buf copy;  /* COPY text of the new records */
-	long nrecords;
+	struct rec *recs; /* the new records, in journal order */
+	long nrecords, rcap;
+	struct buf copy;  /* COPY text of the new records, with the batch rules' columns */
 	/* click ids and times of already committed, unpublished records */
 	struct buf ids, times;
 	long nrepub;
@@ -80,7 +94,7 @@ struct pass {
 static const char *stage_columns =
 	"v, click_id, created_at, tenant_id, link_id, offer_id, affiliate_id, ip, user_agent, referer, "
 	"sub1, sub2, sub3, sub4, sub5, params, country, asn, device, os, browser, fingerprint, signed, "
-	"nonce, nonce_ok, billable, reason, bot_score, route_dest, destination";
+	"nonce, nonce_ok, billable, reason, bot_score, route_dest, destination, dup_batch, nonce_first";
 
 static const char *event_columns =
 	"click_id, (extract(epoch FROM created_at) * 1000)::bigint, tenant_id, link_id, offer_id, "
@@ -302,6 +316,173 @@ static void note_day(struct pass *ps, const unsigned char *r)
 	}
 }
 
+#define TIMELESS INT64_MIN
+
+/* Fields of a record (0-based, CLICK_RECORD_FIELDS of them). */
+enum { F_ID = 1, F_TIME = 2, F_TENANT = 3, F_LINK = 4, F_FINGERPRINT = 21, F_NONCE = 23, F_NONCE_OK = 24 };
+
+static size_t field_len(const struct rec *r, int i)
+{
+	return (size_t)(r->f[i + 1] - r->f[i]) - 1;
+}
+
+static int field_cmp(const struct rec *x, const struct rec *y, int i)
+{
+	size_t a = field_len(x, i), b = field_len(y, i);
+	int c = memcmp(x->f[i], y->f[i], a < b ? a : b);
+	return c ? c : (a > b) - (a < b);
+}
+
+static int64_t num(const unsigned char *p, int w)
+{
+	int64_t v = 0;
+	while (w-- > 0)
+		v = v * 10 + (*p++ - '0');
+	return v;
+}
+
+/* Days from 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* created_at as click_record writes it: "YYYY-MM-DD HH:MM:SS.mmm+00". */
+static bool parse_time(const unsigned char *t, size_t n, int64_t *ms)
+{
+	static const char shape[] = "dddd-dd-dd dd:dd:dd.ddd+00";
+	if (n != sizeof shape - 1)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (shape[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != (unsigned char)shape[i])
+			return false;
+#define NUM(o, w) num(t + (o), (w))
+	int64_t y = NUM(0, 4), mo = NUM(5, 2), d = NUM(8, 2), h = NUM(11, 2), mi = NUM(14, 2), sec = NUM(17, 2);
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	*ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + NUM(20, 3);
+#undef NUM
+	return true;
+}
+
+static int cmp_fingerprint(const void *a, const void *b)
+{
+	const struct rec *x = *(struct rec *const *)a, *y = *(struct rec *const *)b;
+	int c = field_cmp(x, y, F_FINGERPRINT);
+	if (c == 0)
+		c = (x->ms > y->ms) - (x->ms < y->ms);
+	return c ? c : memcmp(x->f[F_ID], y->f[F_ID], CLICKID_LEN);
+}
+
+static int cmp_nonce(const void *a, const void *b)
+{
+	const struct rec *x = *(struct rec *const *)a, *y = *(struct rec *const *)b;
+	int c = field_cmp(x, y, F_TENANT);
+	if (c == 0)
+		c = field_cmp(x, y, F_LINK);
+	if (c == 0)
+		c = field_cmp(x, y, F_NONCE);
+	if (c == 0)
+		c = (x->ms > y->ms) - (x->ms < y->ms);
+	return c ? c : memcmp(x->f[F_ID], y->f[F_ID], CLICKID_LEN);
+}
+
+static bool same_nonce(const struct rec *x, const struct rec *y)
+{
+	return !field_cmp(x, y, F_TENANT) && !field_cmp(x, y, F_LINK) && !field_cmp(x, y, F_NONCE);
+}
+
+/* The batch's part of the rules, decided here rather than by sorting the
+ * whole staging rows in PostgreSQL (two sorts of ~400-byte rows were the
+ * largest cost after the index inserts):
+ *   dup_batch    the click before it with the same fingerprint (by time,
+ *                then id) is at most 60 s older;
+ *   nonce_first  it is the earliest (by time, then id) of the batch's
+ *                clicks with a valid signature holding its tenant, link and
+ *                nonce, i.e. the one that claims the nonce.
+ * What was stored by earlier batches is looked up by the INSERT. Then the
+ * COPY text: each record with the two columns appended. Returns -1 when
+ * out of memory. */
+static int decide_batch(struct pass *ps)
+{
+	long n = ps->nrecords;
+	struct rec **v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+	if (v == NULL)
+		return -1;
+	for (long i = 0; i < n; i++)
+		v[i] = &ps->recs[i];
+	qsort(v, (size_t)n, sizeof *v, cmp_fingerprint);
+	for (long i = 1; i < n; i++)
+		v[i]->dup_batch = !field_cmp(v[i - 1], v[i], F_FINGERPRINT) && v[i - 1]->ms != TIMELESS &&
+				  v[i]->ms != TIMELESS && v[i - 1]->ms >= v[i]->ms - 60000;
+	long k = 0;
+	for (long i = 0; i < n; i++) {
+		struct rec *r = &ps->recs[i];
+		if (field_len(r, F_NONCE_OK) != 1 || r->f[F_NONCE_OK][0] != 't')
+			continue;
+		if (r->ms == TIMELESS)
+			r->nonce_first = true; /* the claim is decided by link_nonces' key alone */
+		else
+			v[k++] = r;
+	}
+	qsort(v, (size_t)k, sizeof *v, cmp_nonce);
+	for (long i = 0; i < k; i++)
+		v[i]->nonce_first = i == 0 || !same_nonce(v[i - 1], v[i]);
+	free(v);
+	for (long i = 0; i < n; i++) {
+		const struct rec *r = &ps->recs[i];
+		buf_append(&ps->copy, r->p, r->n);
+		buf_puts(&ps->copy, r->dup_batch ? "\tt" : "\tf");
+		buf_puts(&ps->copy, r->nonce_first ? "\tt\n" : "\tf\n");
+	}
+	return buf_ok(&ps->copy) ? 0 : -1;
+}
+
+/* Room for one more record; false when out of memory (the batch ends
+ * there and the rest waits for the next pass). */
+static bool room(struct pass *ps)
+{
+	if (ps->nrecords < ps->rcap)
+		return true;
+	long ncap = ps->rcap ? ps->rcap * 2 : 4096;
+	struct rec *nr = realloc(ps->recs, (size_t)ncap * sizeof *nr);
+	if (nr == NULL)
+		return false;
+	ps->recs = nr;
+	ps->rcap = ncap;
+	return true;
+}
+
+/* Adds a new record to the batch (room() was called). A created_at not in
+ * click_record's format (a writer changed without this reader) is still
+ * stored, as PostgreSQL reads it: such a click takes no part in the batch's
+ * own rules (it is still checked against stored clicks and its nonce claim
+ * is decided by link_nonces' key), and it is logged. */
+static void add_record(struct pass *ps, const unsigned char *p, size_t n)
+{
+	struct rec *r = &ps->recs[ps->nrecords];
+	memset(r, 0, sizeof *r);
+	r->p = p;
+	r->n = n;
+	int k = 0;
+	r->f[k++] = p;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == '\t')
+			r->f[k++] = p + i + 1;
+	r->f[k] = p + n + 1; /* record_ok checked there are CLICK_RECORD_FIELDS */
+	if (!parse_time(r->f[F_TIME], field_len(r, F_TIME), &r->ms)) {
+		r->ms = TIMELESS;
+		log_warn("ingest: click %.*s: created_at '%.*s' is not in the journal's format", CLICKID_LEN,
+			 (const char *)r->f[F_ID], (int)field_len(r, F_TIME), (const char *)r->f[F_TIME]);
+	}
+	ps->nrecords++;
+}
+
 static void scan_segment(struct pass *ps, struct segment *s)
 {
 	long long len = s->size - s->published;
@@ -310,7 +491,7 @@ static void scan_segment(struct pass *ps, struct segment *s)
 	const unsigned char *rec;
 	size_t n;
 	s->new_committed = s->committed;
-	while (ps->nrecords < batch_limit && journal_scan_next(&sc, &rec, &n)) {
+	while (ps->nrecords < batch_limit && room(ps) && journal_scan_next(&sc, &rec, &n)) {
 		long long start = s->published + (long long)sc.pos - (long long)(n + JOURNAL_HDR);
 		if (!record_ok(rec, n)) {
 			if (start >= s->committed)
@@ -321,10 +502,8 @@ static void scan_segment(struct pass *ps, struct segment *s)
 			note_id(ps, rec); /* stored, not yet published */
 			continue;
 		}
+		add_record(ps, rec, n);
 		note_day(ps, rec);
-		buf_append(&ps->copy, rec, n);
-		buf_putc(&ps->copy, '\n');
-		ps->nrecords++;
 		s->records++;
 	}
 	long long end = s->published + (long long)sc.consumed;
@@ -385,24 +564,34 @@ static int setup_session(struct app *app, struct arena *a)
 		"sub2 text, sub3 text, sub4 text, sub5 text, params jsonb, country char(2), asn integer, "
 		"device text, os text, browser text, fingerprint text, signed boolean, nonce text, "
 		"nonce_ok boolean, billable boolean, reason text, bot_score smallint, route_dest text, "
-		"destination text, is_unique boolean NOT NULL DEFAULT true) ON COMMIT DELETE ROWS") ? 0 : -1;
+		"destination text, dup_batch boolean, nonce_first boolean, "
+		"is_unique boolean NOT NULL DEFAULT true) ON COMMIT DELETE ROWS") ? 0 : -1;
 }
 
-/* The rules decided once, here, in the transaction that stores the clicks:
- * first the nonces (a nonce counts once; the earliest click holding it
- * wins), then one INSERT that reads the staging table once and decides
- * replay (the nonce went to another click) and duplicate (an earlier click
- * with the same fingerprint within 60 s: the previous one in the batch by
- * a window, else one already stored, by index). */
-static const char *nonces_sql =
-	"INSERT INTO link_nonces (tenant_id, nonce, link_id, click_id, created_at) "
-	"SELECT DISTINCT ON (tenant_id, link_id, nonce) tenant_id, nonce, link_id, click_id, created_at "
-	"FROM click_stage WHERE nonce_ok ORDER BY tenant_id, link_id, nonce, created_at, click_id "
-	"ON CONFLICT DO NOTHING";
-
-static PGresult *insert_clicks(struct app *app, struct arena *a)
+/* The rules decided once, here, in ONE statement that stores the clicks
+ * of the staging table (with the batch's part decided by decide_batch):
+ *   nonces     a nonce counts once: the earliest click holding it (by time,
+ *              then id) claims it in link_nonces; a click whose nonce went to
+ *              another click (in this batch or an earlier one) is a replay.
+ *              Which clicks won comes from the claim's RETURNING, so
+ *              link_nonces (a day of nonces) is never read as a whole.
+ *   duplicate  an earlier click with the same fingerprint within 60 s: the
+ *              previous one in the batch (dup_batch), else one already
+ *              stored, by index. OFFSET 0 keeps the subquery from being
+ *              flattened, so the lookup runs once a click and not once for
+ *              each of the three places that use it.
+ *
+ * on_conflict: whether rows stored already are skipped (ON CONFLICT DO
+ * NOTHING). Without it the insert costs less (no speculative insertion, no
+ * separate probe of the primary key per row); a batch holding a stored click
+ * then fails with 23505 and is run again with it (see store_batch). */
+static PGresult *insert_clicks(struct app *app, struct arena *a, bool on_conflict)
 {
 	const char *sql = arena_sprintf(a,
+		"WITH won AS ("
+		"  INSERT INTO link_nonces (tenant_id, nonce, link_id, click_id, created_at) "
+		"  SELECT tenant_id, nonce, link_id, click_id, created_at FROM click_stage "
+		"  WHERE nonce_ok AND nonce_first ON CONFLICT DO NOTHING RETURNING click_id) "
 		"INSERT INTO clicks (click_id, created_at, tenant_id, link_id, offer_id, affiliate_id, ip, "
 		"user_agent, referer, sub1, sub2, sub3, sub4, sub5, params, country, asn, device, os, browser, "
 		"fingerprint, signed, nonce, billable, reason, bot_score, is_unique, route_dest, destination) "
@@ -411,16 +600,34 @@ static PGresult *insert_clicks(struct app *app, struct arena *a)
 		"fingerprint, signed, nonce, billable AND NOT replay AND NOT dup, "
 		"coalesce(reason, CASE WHEN replay THEN 'replay' WHEN dup THEN 'duplicate' END), "
 		"bot_score, NOT dup, route_dest, destination FROM ("
-		"  SELECT d.*, CASE WHEN prev >= created_at - interval '60 seconds' THEN true "
+		"  SELECT d.*, CASE WHEN dup_batch THEN true "
 		"  ELSE EXISTS (SELECT 1 FROM clicks c WHERE c.fingerprint = d.fingerprint "
 		"    AND c.created_at BETWEEN d.created_at - interval '60 seconds' AND d.created_at "
 		"    AND c.click_id <> d.click_id) END AS dup "
-		"  FROM (SELECT s.*, (s.nonce_ok AND n.click_id IS DISTINCT FROM s.click_id) AS replay, "
-		"    lag(s.created_at) OVER (PARTITION BY s.fingerprint ORDER BY s.created_at, s.click_id) AS prev "
-		"    FROM click_stage s LEFT JOIN link_nonces n ON s.nonce_ok AND n.tenant_id = s.tenant_id "
-		"    AND n.link_id = s.link_id AND n.nonce = s.nonce) d"
-		") x ON CONFLICT DO NOTHING RETURNING %s", event_columns);
+		"  FROM (SELECT s.*, (s.nonce_ok AND w.click_id IS NULL) AS replay "
+		"    FROM click_stage s LEFT JOIN won w ON s.nonce_ok AND w.click_id = s.click_id) d "
+		"  OFFSET 0"
+		") x %s RETURNING %s", on_conflict ? "ON CONFLICT DO NOTHING" : "", event_columns);
 	return db_exec(app->db, a, sql, 0, NULL);
+}
+
+/* The batch's clicks into `clicks`: first without ON CONFLICT (the usual
+ * case: every record past a segment's committed offset is new, because the
+ * offset moves in the same transaction as its clicks); when that meets a
+ * stored click (23505: a segment replayed after its offsets were lost or
+ * reset by hand), the same statement again with ON CONFLICT DO NOTHING,
+ * after a rollback to a savepoint so the nonce claims are made once. */
+static PGresult *store_batch(struct app *app, struct arena *a)
+{
+	if (!exec_ok(app, a, "SAVEPOINT fast"))
+		return NULL;
+	PGresult *res = insert_clicks(app, a, false);
+	if (res)
+		return exec_ok(app, a, "RELEASE SAVEPOINT fast") ? res : NULL;
+	if (strcmp(db_sqlstate(app->db), "23505") != 0 || !exec_ok(app, a, "ROLLBACK TO SAVEPOINT fast"))
+		return NULL;
+	log_info("ingest: the batch holds clicks stored already; storing the new ones only");
+	return insert_clicks(app, a, true);
 }
 
 /* Partitions for the days a batch holds; each day checked once per run. */
@@ -542,6 +749,7 @@ static void pass_free(struct pass *ps)
 	for (size_t i = 0; i < ps->nseg; i++)
 		free(ps->seg[i].data);
 	free(ps->seg);
+	free(ps->recs);
 }
 
 /* The one record of a refused one-record batch: kept in
@@ -564,7 +772,8 @@ static int quarantine(struct app *app, struct arena *a, struct pass *ps)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
-	bool ok = write(fd, ps->copy.p, ps->copy.len) == (ssize_t)ps->copy.len && fsync(fd) == 0;
+	const struct rec *r = &ps->recs[0]; /* the record as journalled, without the batch columns */
+	bool ok = write(fd, r->p, r->n) == (ssize_t)r->n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
 	close(fd);
 	if (!ok)
 		return -1;
@@ -604,7 +813,7 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 			scan_segment(&ps, s);
 		}
 	}
-	if (!buf_ok(&ps.copy) || !buf_ok(&ps.ids) || !buf_ok(&ps.times))
+	if (decide_batch(&ps) != 0 || !buf_ok(&ps.ids) || !buf_ok(&ps.times))
 		goto out;
 
 	bool any = false;
@@ -625,10 +834,7 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 			db_guard(app->db, false);
 			log_debug("ingest: COPY %ld records: %lld ms", ps.nrecords, (long long)(mono_ms() - t));
 			t = mono_ms();
-			ok = ok && ensure_days(app, a, &ps) == 0 && exec_ok(app, a, nonces_sql);
-			log_debug("ingest: nonces: %lld ms", (long long)(mono_ms() - t));
-			t = mono_ms();
-			ok = ok && (fresh = insert_clicks(app, a)) != NULL;
+			ok = ok && ensure_days(app, a, &ps) == 0 && (fresh = store_batch(app, a)) != NULL;
 			log_debug("ingest: insert: %lld ms", (long long)(mono_ms() - t));
 			if (!ok && state[0] == '\0')
 				snprintf(state, sizeof state, "%s", db_sqlstate(app->db));

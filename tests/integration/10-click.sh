@@ -118,6 +118,25 @@ eq "second within 60 s: duplicate, not unique" "f|f|duplicate" "$(r "$c_d2")"
 eq "another user agent: unique" "t|t|-" "$(r "$c_d3")"
 eq "rejected click has no destination" "" "$(row "$c_rej" destination)"
 
+# ---- the rules across batches, and a segment ingested again ----
+# The nonce and the first visit above are stored now: a later batch decides
+# against them (not against its own clicks).
+click "/c/$tok" "$(nextip)"; c_replay2=$(hdr X-Click-Id)
+click "/c/$l_main?sub1=d4" "$ip"; c_d4=$(hdr X-Click-Id)
+ingest
+eq "nonce stored by an earlier batch: replay" "f|t|replay" "$(r "$c_replay2")"
+eq "visitor stored by an earlier batch within 60 s: duplicate" "f|f|duplicate" "$(r "$c_d4")"
+# Offsets lost (reset by hand): the open segments are read again from the
+# start, with one new click among stored ones; only the new one is stored.
+before=$(sql "SELECT count(*) FROM clicks")
+check "open segments to read again" test "$(sql "SELECT count(*) FROM journal_segments WHERE committed > 0")" -gt 0
+sql "UPDATE journal_segments SET committed = 0, published = 0" >/dev/null
+click "/c/$l_main?sub1=again" "$(nextip)"; c_again=$(hdr X-Click-Id)
+ingest
+eq "segments read again: only the new click added" "$((before + 1))" "$(sql "SELECT count(*) FROM clicks")"
+eq "the new click is stored, billable" "t|t|-" "$(r "$c_again")"
+eq "the replayed clicks keep their decisions" "f|t|replay f|f|duplicate" "$(r "$c_replay2") $(r "$c_d4")"
+
 # ---- rotation: the previous secret counts until link_secret_prev_until ----
 otherenc=$(sql "SELECT link_secret_enc FROM tenants WHERE id <> $T ORDER BY id LIMIT 1")
 if [ -z "$otherenc" ]; then
