@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -70,27 +71,43 @@ int b64_decode(const char *in, unsigned char *out, size_t cap)
 	return n;
 }
 
+/* Bumped in the child of every fork(), so per-thread pools drawn before the
+ * fork are never used after it (cheaper than getpid(), a system call, on
+ * every draw). */
+static volatile unsigned fork_generation;
+static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	fork_generation++;
+}
+
+static void fork_hook(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
 void rand_bytes(unsigned char *out, size_t n)
 {
 	/* Under OpenSSL 3 each RAND_bytes call costs about a microsecond
 	 * (locks, DRBG reseed checks); a click needs several small draws, so
 	 * they come from a per-thread pool refilled 4 KB at a time. A forked
-	 * child must never repeat its parent's bytes: the pool is dropped when
-	 * the pid changes. Handed-out bytes are wiped from the pool. */
+	 * child must never repeat its parent's bytes: the pool is dropped
+	 * after a fork. Handed-out bytes are wiped from the pool. */
 	static _Thread_local unsigned char pool[4096];
 	static _Thread_local size_t left;
-	static _Thread_local pid_t owner;
+	static _Thread_local unsigned generation;
 	if (n > sizeof pool / 8) {
 		if (RAND_bytes(out, (int)n) != 1)
 			abort();
 		return;
 	}
-	pid_t pid = getpid();
-	if (pid != owner || left < n) {
+	pthread_once(&fork_hook_once, fork_hook);
+	if (generation != fork_generation || left < n) {
 		if (RAND_bytes(pool, sizeof pool) != 1)
 			abort();
 		left = sizeof pool;
-		owner = pid;
+		generation = fork_generation;
 	}
 	unsigned char *p = pool + sizeof pool - left;
 	memcpy(out, p, n);

@@ -1,5 +1,7 @@
 /* util: hex, base64, integer parsing, constant-time compare. */
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "unit.h"
 #include "util.h"
@@ -49,10 +51,36 @@ static void t_parse(void)
 	CU_ASSERT_FALSE(ct_equal("abc", "abd", 3));
 }
 
+/* A forked child must not hand out the bytes its parent draws next. */
+static void t_rand_fork(void)
+{
+	unsigned char first[16], parent[16], child[16] = {0};
+	rand_bytes(first, sizeof first); /* the pool is filled before the fork */
+	int fds[2];
+	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+	pid_t pid = fork();
+	CU_ASSERT_TRUE_FATAL(pid >= 0);
+	if (pid == 0) {
+		unsigned char b[16];
+		rand_bytes(b, sizeof b);
+		_exit(write(fds[1], b, sizeof b) == (ssize_t)sizeof b ? 0 : 1);
+	}
+	rand_bytes(parent, sizeof parent);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	CU_ASSERT_EQUAL(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+	close(fds[0]);
+	close(fds[1]);
+	CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT_NOT_EQUAL(memcmp(parent, child, sizeof parent), 0);
+	CU_ASSERT_NOT_EQUAL(memcmp(first, parent, sizeof parent), 0);
+}
+
 static const struct unit_case cases[] = {
 	{"hex", t_hex},
 	{"base64 table", t_b64},
 	{"integers and compare", t_parse},
+	{"random bytes after fork", t_rand_fork},
 	{NULL, NULL},
 };
 UNIT_MAIN("util")
