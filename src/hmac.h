@@ -13,5 +13,8 @@
 bool sha256(const void *msg, size_t len, unsigned char out[32]) __attribute__((warn_unused_result));
 bool hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, unsigned char out[32])
     __attribute__((warn_unused_result));
+/* Frees this thread's kept context (the next call makes a new one): for a
+ * thread about to end, and for tests that count allocations. */
+void hmac_release(void);
 
 #endif
