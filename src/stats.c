@@ -124,11 +124,9 @@ enum stats_source stats_pick_source(unsigned need, bool whole_hours)
 	return whole_hours ? SRC_OFFER_HOURLY : SRC_OFFER_QUARTER;
 }
 
-bool stats_daily_ok(unsigned groups, bool days_aligned)
+bool stats_daily_ok(unsigned groups)
 {
-	if (groups & SD_HOUR)
-		return false;
-	return !(groups & SD_DAY) || days_aligned;
+	return !(groups & SD_HOUR);
 }
 
 const char *stats_source_name(enum stats_source src)
@@ -350,11 +348,13 @@ enum span { SPAN_ALL, SPAN_HEAD, SPAN_DAYS, SPAN_TAIL };
 
 static void where_clause(struct buf *b, const struct filters *f, const char *tcol, enum span sp);
 
-static void branch(struct sqlb *s, const struct stats_query *q, const struct filters *f,
-		   const char *table, const char *tcol, const char *metrics, enum span sp)
+/* One SELECT over table for span sp: its time (tsel, or tcol itself), the
+ * grouped dimensions and the metrics. */
+static void branch_t(struct sqlb *s, const struct stats_query *q, const struct filters *f, const char *table,
+		     const char *tsel, const char *tcol, const char *metrics, enum span sp)
 {
 	struct buf *b = &s->b;
-	buf_printf(b, "SELECT %s AS t", tcol);
+	buf_printf(b, "SELECT %s AS t", tsel ? tsel : tcol);
 	for (int i = 0; i < q->groups.n; i++) {
 		enum stats_dim d = q->groups.dims[i];
 		if (d != SD_DAY && d != SD_HOUR)
@@ -362,6 +362,12 @@ static void branch(struct sqlb *s, const struct stats_query *q, const struct fil
 	}
 	buf_printf(b, ", %s FROM %s WHERE ", metrics, table);
 	where_clause(b, f, tcol, sp);
+}
+
+static void branch(struct sqlb *s, const struct stats_query *q, const struct filters *f,
+		   const char *table, const char *tcol, const char *metrics, enum span sp)
+{
+	branch_t(s, q, f, table, NULL, tcol, metrics, sp);
 }
 
 #define RANGE_START "($2::date::timestamp AT TIME ZONE $4)"
@@ -486,6 +492,31 @@ static const char *invalid_sql(struct sqlb *s, const struct stats_query *q, cons
 	return buf_ok(b) ? b->p : NULL;
 }
 
+/* A report by day in a zone whose days are not UTC days (New York's run
+ * from 05:00 UTC): each UTC day's daily row counts under the local day of
+ * its noon, and the finer rows of that UTC day that belong to another local
+ * day (00:00-05:00 UTC in New York) are taken back from it and added to
+ * their own. These are those finer rows, twice, signed. */
+static void moved_branches(struct sqlb *s, const struct stats_query *q, const struct filters *f,
+			   enum stats_source src)
+{
+	struct buf *b = &s->b;
+	buf_puts(b, "SELECT CASE WHEN v.sgn < 0 THEN date_bin('1 day', x.t, " ORIGIN ") + interval '12 hours' "
+		    "ELSE x.t END AS t");
+	for (int i = 0; i < q->groups.n; i++) {
+		enum stats_dim d = q->groups.dims[i];
+		if (d != SD_DAY && d != SD_HOUR)
+			buf_printf(b, ", x.%s", stats_dim_key(d));
+	}
+	buf_puts(b, ", x.clicks * v.sgn AS clicks, x.unique_clicks * v.sgn AS unique_clicks, "
+		    "x.invalid_clicks * v.sgn AS invalid_clicks, x.conversions * v.sgn AS conversions, "
+		    "x.approved * v.sgn AS approved, x.pending * v.sgn AS pending, x.rejected * v.sgn AS rejected, "
+		    "x.revenue * v.sgn AS revenue, x.payout * v.sgn AS payout FROM (");
+	fine_branches(s, q, f, src, SPAN_DAYS);
+	buf_puts(b, ") x CROSS JOIN (VALUES (-1), (1)) v(sgn) WHERE (x.t AT TIME ZONE $4)::date <> "
+		    "((date_bin('1 day', x.t, " ORIGIN ") + interval '12 hours') AT TIME ZONE $4)::date");
+}
+
 /* lo, hi: the whole UTC days to read from the daily rollups, or NULL.
  * days_aligned: the range's own ends are UTC midnights, so then the daily
  * rollups answer it all (and lo, hi are not needed). */
@@ -555,13 +586,24 @@ static const char *build_sql(struct sqlb *s, const struct stats_query *q, enum s
 	} else {
 		fine_branches(s, q, &f, src, SPAN_HEAD);
 		buf_puts(b, " UNION ALL ");
-		branch(s, q, &f, daily_table(src), "day", METRICS_ALL, SPAN_DAYS);
+		if (g->mask & SD_DAY) {
+			branch_t(s, q, &f, daily_table(src), "day + interval '12 hours'", "day", METRICS_ALL, SPAN_DAYS);
+			buf_puts(b, " UNION ALL ");
+			moved_branches(s, q, &f, src);
+		} else {
+			branch(s, q, &f, daily_table(src), "day", METRICS_ALL, SPAN_DAYS);
+		}
 		buf_puts(b, " UNION ALL ");
 		fine_branches(s, q, &f, src, SPAN_TAIL);
 	}
 	buf_puts(b, ") s GROUP BY ");
 	for (int i = 0; i < g->n; i++)
 		buf_printf(b, "%sk%d", i ? ", " : "", i);
+	/* Moved rows can leave a key whose figures all cancel out; the finer
+	 * tables would have no row for it (every one of their rows counts a
+	 * click or a conversion). */
+	if (daily && !days_aligned && (g->mask & SD_DAY))
+		buf_puts(b, " HAVING sum(clicks) <> 0 OR sum(conversions) <> 0");
 	buf_puts(b, ") g ORDER BY ");
 order:
 	for (int i = 0; i < g->n; i++)
@@ -643,7 +685,7 @@ static enum stats_status run_on(struct db *db, struct arena *a, const struct sta
 	bool days_aligned = db_val(res, 0, 3) && !strcmp(db_val(res, 0, 3), "t");
 	bool some_days = db_val(res, 0, 6) && !strcmp(db_val(res, 0, 6), "t");
 	const char *lo = NULL, *hi = NULL;
-	if (some_days && stats_daily_ok(q->groups.mask, days_aligned)) {
+	if (some_days && stats_daily_ok(q->groups.mask)) {
 		lo = db_val(res, 0, 4);
 		hi = db_val(res, 0, 5);
 	}

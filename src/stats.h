@@ -84,11 +84,12 @@ void stats_offset_format(int minutes, char out[8]);
  * UTC hours (whole_hours) or not. */
 enum stats_source stats_pick_source(unsigned dims, bool whole_hours);
 /* Whether the whole UTC days of a report grouped by groups (SD_* mask) may
- * come from the daily rollups (sql/070): not when it groups by hour, and
- * when it groups by day only if every local day of the range is a UTC day
- * (days_aligned). The rest of the range (a zone's day starting at 05:00 or
- * 18:30 UTC) then comes from the source above. */
-bool stats_daily_ok(unsigned groups, bool days_aligned);
+ * come from the daily rollups (sql/070): not when it groups by hour. The
+ * rest of the range (a zone's day starting at 05:00 or 18:30 UTC) comes
+ * from the source above, and so, for a report by day in a zone whose days
+ * are not UTC days, do the hours of each UTC day that belong to another
+ * local day than the one the day is counted under (src/stats.c). */
+bool stats_daily_ok(unsigned groups);
 /* "offer-hourly", ... "base-quarter": for the X-Stats-Rollup header. */
 const char *stats_source_name(enum stats_source src);
 

@@ -311,12 +311,15 @@ dayeq "invalid clicks per offer" "SELECT tenant_id, day, offer_id, reason, click
 eq "daily rollups: no row left at zero" 0 "$(sqlv "SELECT count(*) FROM stats_base_d WHERE clicks = 0 AND conversions = 0")"
 
 # A report over P..D takes whole UTC days from the daily rollups and the
-# zone's edges from the finer tables; it equals the same report computed
-# from the 15-minute base rollups alone, in UTC, New York and Kolkata.
+# zone's edges from the finer tables (by day in New York and Kolkata, also
+# the hours of each UTC day that belong to the local day before or after);
+# it equals the same report computed from the 15-minute base rollups alone,
+# in UTC, New York and Kolkata.
 # report_fine TZ KEYS: "keys|metrics" lines from stats_clicks_q/stats_conv_q.
 report_fine() {
-	local keys=$2 sel
-	sel=$(printf '%s' "$keys" | sed "s/\([a-z0-9_]*\)/coalesce(\1::text, '')/g")
+	local keys=$2 sel dayx="to_char((bucket AT TIME ZONE '$1')::date, 'YYYY-MM-DD')"
+	sel=$(printf '%s' "$keys" | sed "s/\([a-z0-9_]*\)/coalesce(\1::text, '')/g; s|coalesce(day::text, '')|$dayx|")
+	keys=$(printf '%s' "$keys" | sed "s|^day\b|$dayx|")
 	sql "SELECT concat_ws('|', $sel, $MS) FROM (SELECT *, 0 AS conversions, 0 AS approved, 0 AS pending,
 	       0 AS rejected, 0 AS revenue, 0 AS payout FROM (SELECT tenant_id, bucket, offer_id, affiliate_id, country,
 	       device, sub1, clicks, unique_clicks, invalid_clicks FROM stats_clicks_q) c
@@ -344,7 +347,7 @@ for r in json.load(sys.stdin)["rows"]:
 }
 for tz in UTC America/New_York Asia/Kolkata; do
 	for g in "offer,affiliate:offer_id,affiliate_id" "country,device:country,device" "offer,sub1:offer_id,sub1" \
-		"affiliate:affiliate_id"; do
+		"affiliate:affiliate_id" "day,offer:day,offer_id" "day,country:day,country"; do
 		stats "$KA" "from=$P&to=$D&group_by=${g%%:*}&tz=$tz"
 		ROLLUP=$(hdr X-Stats-Rollup)
 		api=$(report_api "${g#*:}")
@@ -355,7 +358,7 @@ for tz in UTC America/New_York Asia/Kolkata; do
 	done
 done
 stats "$KA" "from=$P&to=$D&group_by=day&tz=America/New_York"
-eq "New York by day: local days are not UTC days, no daily rollups" "offer-hourly" "$(hdr X-Stats-Rollup)"
+eq "New York by day: UTC days from the daily rollups, moved to local days" "offer-hourly+daily" "$(hdr X-Stats-Rollup)"
 stats "$KA" "from=$P&to=$D&group_by=day&tz=Africa/Abidjan"
 eq "Abidjan (UTC+0) by day: days from the daily rollups" "offer-hourly+daily" "$(hdr X-Stats-Rollup)"
 eq "Abidjan (UTC+0) by day: P and D as in UTC" "[\"$P\", \"$D\"] 8" "$(json '[r["day"] for r in d["rows"]]') $(json 'd["totals"]["clicks"]')"

@@ -104,20 +104,18 @@ static void test_pick_source(void)
 	CU_ASSERT_EQUAL(stats_pick_source(SD_DAY | SD_SUB1, false), SRC_BASE);
 }
 
-/* The daily rollups hold UTC days: never for hours, for days only when the
- * zone's days are UTC days; any other grouping takes the whole UTC days. */
+/* The daily rollups hold UTC days: never for hours; for anything else the
+ * whole UTC days of the range (moved to local days where needed). */
 static void test_daily_ok(void)
 {
-	CU_ASSERT_TRUE(stats_daily_ok(SD_DAY, true));
-	CU_ASSERT_FALSE(stats_daily_ok(SD_DAY, false));
-	CU_ASSERT_FALSE(stats_daily_ok(SD_DAY | SD_OFFER, false));
-	CU_ASSERT_FALSE(stats_daily_ok(SD_HOUR, true));
-	CU_ASSERT_FALSE(stats_daily_ok(SD_HOUR | SD_OFFER, false));
-	CU_ASSERT_FALSE(stats_daily_ok(SD_DAY | SD_HOUR, true));
-	CU_ASSERT_TRUE(stats_daily_ok(SD_OFFER | SD_AFFILIATE, false));
-	CU_ASSERT_TRUE(stats_daily_ok(SD_COUNTRY, false));
-	CU_ASSERT_TRUE(stats_daily_ok(SD_DAY | SD_COUNTRY, true));
-	CU_ASSERT_TRUE(stats_daily_ok(0, false));
+	CU_ASSERT_TRUE(stats_daily_ok(SD_DAY));
+	CU_ASSERT_TRUE(stats_daily_ok(SD_DAY | SD_OFFER));
+	CU_ASSERT_FALSE(stats_daily_ok(SD_HOUR));
+	CU_ASSERT_FALSE(stats_daily_ok(SD_HOUR | SD_OFFER));
+	CU_ASSERT_FALSE(stats_daily_ok(SD_DAY | SD_HOUR));
+	CU_ASSERT_TRUE(stats_daily_ok(SD_OFFER | SD_AFFILIATE));
+	CU_ASSERT_TRUE(stats_daily_ok(SD_DAY | SD_COUNTRY));
+	CU_ASSERT_TRUE(stats_daily_ok(0));
 	CU_ASSERT_STRING_EQUAL(stats_source_name(SRC_OFFER_HOURLY), "offer-hourly");
 	CU_ASSERT_STRING_EQUAL(stats_source_name(SRC_BASE), "base-quarter");
 }
