@@ -96,7 +96,8 @@ static void fingerprint(struct click *c)
 	buf_putc(&b, '\0');
 	buf_puts(&b, c->user_agent ? c->user_agent : "");
 	buf_putc(&b, '\0');
-	buf_printf(&b, "%lld", c->link->link_id);
+	char id[24];
+	buf_append(&b, id, fmt_i64(id, c->link->link_id));
 	unsigned char md[32];
 	if (!buf_ok(&b) || !sha256(b.p, b.len, md))
 		memset(md, 0, sizeof md);
@@ -135,9 +136,9 @@ int click_process(struct click *c)
 	const char *tmpl = c->reason && c->link->fallback_url && !c->keep_destination ? c->link->fallback_url
 										   : c->dest_template;
 	char offer[24], aff[24], ts[24];
-	snprintf(offer, sizeof offer, "%lld", c->link->offer_id);
-	snprintf(aff, sizeof aff, "%lld", c->link->affiliate_id);
-	snprintf(ts, sizeof ts, "%lld", (long long)(c->now_ms / 1000));
+	fmt_i64(offer, c->link->offer_id);
+	fmt_i64(aff, c->link->affiliate_id);
+	fmt_i64(ts, c->now_ms / 1000);
 	const struct macro m[] = {
 		{"click_id", c->click_id}, {"sub1", c->sub[0]}, {"sub2", c->sub[1]},
 		{"sub3", c->sub[2]}, {"sub4", c->sub[3]}, {"sub5", c->sub[4]},
@@ -237,15 +238,17 @@ static void field(struct buf *b, const char *s, size_t max)
 
 static void field_ll(struct buf *b, long long v)
 {
-	char d[24], *e = d + sizeof d, *p = e;
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
-	if (v < 0)
-		*--p = '-';
-	*--p = '\t';
-	buf_append(b, p, (size_t)(e - p));
+	char d[24];
+	d[0] = '\t';
+	buf_append(b, d, 1 + fmt_i64(d + 1, v));
+}
+
+/* n as width zero-padded digits at p; returns p + width. */
+static char *digits(char *p, int n, int width)
+{
+	for (int i = width - 1; i >= 0; i--, n /= 10)
+		p[i] = (char)('0' + n % 10);
+	return p + width;
 }
 
 static const char *params_json(const struct click *c)
@@ -282,9 +285,16 @@ void click_record(const struct click *c, struct buf *b)
 	time_t secs = (time_t)(c->now_ms / 1000);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
-	char when[64];
-	snprintf(when, sizeof when, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(c->now_ms % 1000));
+	/* "YYYY-MM-DD HH:MM:SS.mmm+00" (the years this runs in have 4 digits). */
+	char when[32], *w = when;
+	w = digits(w, tm.tm_year + 1900, 4), *w++ = '-';
+	w = digits(w, tm.tm_mon + 1, 2), *w++ = '-';
+	w = digits(w, tm.tm_mday, 2), *w++ = ' ';
+	w = digits(w, tm.tm_hour, 2), *w++ = ':';
+	w = digits(w, tm.tm_min, 2), *w++ = ':';
+	w = digits(w, tm.tm_sec, 2), *w++ = '.';
+	w = digits(w, (int)(c->now_ms % 1000), 3);
+	memcpy(w, "+00", 4);
 	buf_puts(b, CLICK_RECORD_VERSION);
 	field(b, c->click_id, 64);
 	field(b, when, 64);

@@ -115,6 +115,21 @@ void rand_bytes(unsigned char *out, size_t n)
 	left -= n;
 }
 
+size_t fmt_i64(char *out, int64_t v)
+{
+	char d[20], *p = d + sizeof d;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	size_t n = (size_t)(d + sizeof d - p), o = 0;
+	if (v < 0)
+		out[o++] = '-';
+	memcpy(out + o, p, n);
+	out[o + n] = '\0';
+	return o + n;
+}
+
 bool ct_equal(const void *a, const void *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;

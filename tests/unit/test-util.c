@@ -1,4 +1,5 @@
 /* util: hex, base64, integer parsing, constant-time compare. */
+#include <stdint.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,6 +48,17 @@ static void t_parse(void)
 	CU_ASSERT_FALSE(parse_i64("12a", &v));
 	CU_ASSERT_FALSE(parse_i64(" 1", &v));
 	CU_ASSERT_FALSE(parse_i64("99999999999999999999", &v));
+	char d[24];
+	CU_ASSERT_EQUAL(fmt_i64(d, 0), 1);
+	CU_ASSERT_STRING_EQUAL(d, "0");
+	CU_ASSERT_EQUAL(fmt_i64(d, 42), 2);
+	CU_ASSERT_STRING_EQUAL(d, "42");
+	CU_ASSERT_EQUAL(fmt_i64(d, -7), 2);
+	CU_ASSERT_STRING_EQUAL(d, "-7");
+	CU_ASSERT_EQUAL(fmt_i64(d, INT64_MAX), 19);
+	CU_ASSERT_STRING_EQUAL(d, "9223372036854775807");
+	CU_ASSERT_EQUAL(fmt_i64(d, INT64_MIN), 20);
+	CU_ASSERT_STRING_EQUAL(d, "-9223372036854775808");
 	CU_ASSERT_TRUE(ct_equal("abc", "abc", 3));
 	CU_ASSERT_FALSE(ct_equal("abc", "abd", 3));
 }
