@@ -606,8 +606,10 @@ static const char *build_sql(struct sqlb *s, const struct stats_query *q, enum s
 		buf_puts(b, " HAVING sum(clicks) <> 0 OR sum(conversions) <> 0");
 	buf_puts(b, ") g ORDER BY ");
 order:
+	/* g.kN, the grouped value: a bare kN would name the output column,
+	 * which for ids is text (offer 10 before offer 9). */
 	for (int i = 0; i < g->n; i++)
-		buf_printf(b, "%sk%d", i ? ", " : "", i);
+		buf_printf(b, "%sg.k%d", i ? ", " : "", i);
 	buf_printf(b, " LIMIT %d", STATS_MAX_ROWS + 1);
 	return buf_ok(b) ? b->p : NULL;
 }
