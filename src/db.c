@@ -1,11 +1,14 @@
 /* libpq wrapper: lazy connect, reconnect with spacing, errors kept for the caller. */
 #include "db.h"
 
+#include <ctype.h>
+
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +34,11 @@ struct db {
 	int64_t busy_until; /* monotonic ms; 0 = idle */
 	int busy_fd;
 	bool timed_out;
+	/* A transaction block was open on the connection when it was lost:
+	 * until the caller ends the block (COMMIT fails, ROLLBACK succeeds) or
+	 * begins a new one, statements are refused instead of running on the
+	 * new connection outside the transaction they belonged to. */
+	bool in_txn, txn_lost;
 };
 
 #define DB_BACKOFF_MAX_MS 4000
@@ -190,6 +198,9 @@ static bool connect_now(struct db *db)
 	const char *vals[] = {db->conninfo, timeout, options, db->appname, NULL};
 	if (db->conn)
 		PQfinish(db->conn);
+	if (db->in_txn)
+		db->txn_lost = true;
+	db->in_txn = false;
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
 		set_error(db, "08001", db->conn ? PQerrorMessage(db->conn) : "out of memory");
@@ -235,14 +246,43 @@ bool db_ready(struct db *db)
 	return true;
 }
 
+/* sql starts with the keyword word (any case, after blanks). */
+static bool starts_with_word(const char *sql, const char *word)
+{
+	sql += strspn(sql, " \t\r\n");
+	size_t n = strlen(word);
+	return !strncasecmp(sql, word, n) && !isalnum((unsigned char)sql[n]) && sql[n] != '_';
+}
+
+/* After a connection was lost inside a transaction block: false (with the
+ * error set) when sql must not run on the new connection. */
+static bool txn_may_run(struct db *db, const char *sql)
+{
+	if (starts_with_word(sql, "ROLLBACK") || starts_with_word(sql, "ABORT") ||
+	    starts_with_word(sql, "BEGIN") || starts_with_word(sql, "START")) {
+		db->txn_lost = false;
+		return true;
+	}
+	if (starts_with_word(sql, "COMMIT") || starts_with_word(sql, "END"))
+		db->txn_lost = false;
+	set_error(db, "08006", "the connection was lost inside a transaction; it was rolled back");
+	return false;
+}
+
 PGresult *db_exec(struct db *db, struct arena *a, const char *sql, int nparams,
 		  const char *const *params)
 {
 	if (!db_ready(db))
 		return NULL;
+	if (db->txn_lost && !txn_may_run(db, sql))
+		return NULL;
 	db_guard(db, true);
 	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	db_guard(db, false);
+	if (PQstatus(db->conn) == CONNECTION_OK) {
+		PGTransactionStatusType ts = PQtransactionStatus(db->conn);
+		db->in_txn = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
+	}
 	if (db->deadline_ms > 0 && guard_fired(db)) {
 		char why[96];
 		snprintf(why, sizeof why, "no answer within %d ms; connection dropped", db->deadline_ms);
