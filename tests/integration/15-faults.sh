@@ -25,8 +25,7 @@
 . "$(dirname "$0")/conv-lib.sh"
 
 FT=$RUN/faults
-B=$((PORT + 20010)) # below the ephemeral range, beside 71-failover's
-RPROXY=$B PGPROXY=$((B + 1)) FRONT_PORT=$((B + 2))
+RPROXY=$(side_port 10) PGPROXY=$(side_port 11) FRONT_PORT=$(side_port 12)
 FURL=http://127.0.0.1:$FRONT_PORT
 FCONF=$FT/afftok.conf
 PROXY="python3 $top/tests/integration/faultproxy.py"

@@ -14,9 +14,8 @@ rm -rf "$FO"
 mkdir -p "$FO/journal" "$FO/nginx/tmp"
 chmod 755 "$RUN" "$FO"
 FRONT_PORT=$((PORT + 4))
-B=$((PORT + 20000)) # base of this test's server ports (below the ephemeral range)
-R_MASTER=$B R_REPLICA=$((B + 1)) SENT1=$((B + 2)) SENT2=$((B + 3)) SENT3=$((B + 4))
-PG1=$((B + 5)) PG2=$((B + 6))
+R_MASTER=$(side_port 0) R_REPLICA=$(side_port 1) SENT1=$(side_port 2) SENT2=$(side_port 3) SENT3=$(side_port 4)
+PG1=$(side_port 5) PG2=$(side_port 6)
 FURL=http://127.0.0.1:$FRONT_PORT
 UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36'
 CODE=${AFFTOK_DEMO_LINK##*/c/}

@@ -11,6 +11,16 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export PGURI AFFTOK_URL
 ANY_FAIL=0
 
+# side_port N (0..19): a port for a server a test starts beside the stack
+# (71-failover uses 0-6, 15-faults 10-12), derived from the stack's port
+# and kept below the kernel's ephemeral range, where the local port of any
+# outgoing connection could have taken it first (bind: address in use).
+side_port() {
+	local lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	echo $((lo - 3800 + PORT % 170 * 20 + $1))
+}
+
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; ANY_FAIL=1; }
 # check NAME COMMAND...: passes when the command succeeds.
