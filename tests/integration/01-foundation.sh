@@ -54,14 +54,7 @@ eq "503 carries the error object" UNAVAILABLE "$(json 'd["error"]["code"]')"
 redis_up
 # Each worker retries Redis at most once a second; within a few seconds
 # every worker must answer healthy again (8 answers in a row, any worker).
-streak=0
-for _ in $(seq 40); do
-	admin GET /admin/health
-	if [ "$STATUS" = 200 ]; then streak=$((streak + 1)); else streak=0; fi
-	[ "$streak" -ge 8 ] && break
-	sleep 0.2
-done
-eq "redis back: admin health 200 from every worker within seconds" 8 "$streak"
+check "redis back: admin health 200 from every worker within seconds" healthy 8 10
 eq "same workers after the outage" "$pids_before" "$(pgrep -f "^$BUILD/afftok-fcgi -c $CONF" | sort | tr '\n' ' ')"
 
 # SIGKILL one worker (anchored: the supervisor's command line names the

@@ -82,13 +82,6 @@ eq "nothing left in the journal" "" "$(ls "$RUN/journal" | grep '\.rdy$')"
 eq "no segment pending" 0 "$(sql "SELECT count(*) FROM journal_segments WHERE published < committed OR committed = 0")"
 # Recovery without manual action: every worker (the restarted ones
 # included) answers healthy again within seconds of the dependencies.
-streak=0
-for _ in $(seq 75); do
-	admin GET /admin/health
-	if [ "$STATUS" = 200 ]; then streak=$((streak + 1)); else streak=0; fi
-	[ "$streak" -ge 8 ] && break
-	sleep 0.2
-done
-eq "healthy again after the chaos (8 answers in a row within 15 s)" 8 "$streak"
+check "healthy again after the chaos (8 answers in a row within 15 s)" healthy 8 15
 rm -rf "$out"
 done_testing

@@ -67,30 +67,8 @@ write_fconf() { # extra lines
 	} >"$FCONF"
 }
 write_fconf
-sed -e "s|listen 80;|listen 127.0.0.1:$FRONT_PORT;|" \
-	-e "s|unix:[^;]*afftok/fcgi.sock|unix:$FT/fcgi.sock|" \
-	-e "s|rate=50r/s|rate=100000r/s|" -e "s|rate=100r/s|rate=100000r/s|" \
-	-e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
-	-e "s|# set_real_ip_from 10.0.0.0/8;|set_real_ip_from 127.0.0.1;|" \
-	-e "s|# real_ip_header X-Forwarded-For;|real_ip_header X-Forwarded-For;|" \
-	"$top/etc/nginx-afftok.conf.in" >"$FT/nginx/site.conf"
-cat >"$FT/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $FT/nginx/nginx.pid;
-error_log $FT/nginx/error.log warn;
-user root root;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $FT/nginx/tmp/body;
-    fastcgi_temp_path $FT/nginx/tmp/fastcgi;
-    proxy_temp_path $FT/nginx/tmp/proxy;
-    uwsgi_temp_path $FT/nginx/tmp/uwsgi;
-    scgi_temp_path $FT/nginx/tmp/scgi;
-    include $FT/nginx/site.conf;
-}
-EOF
-nginx -c "$FT/nginx/nginx.conf"
+side_nginx "$FT" "$FRONT_PORT" -e "s|# set_real_ip_from 10.0.0.0/8;|set_real_ip_from 127.0.0.1;|" \
+	-e "s|# real_ip_header X-Forwarded-For;|real_ip_header X-Forwarded-For;|"
 NW=3
 pool_up() {
 	kill_pidfile "$FT/fcgi.pid"
@@ -130,20 +108,6 @@ stored_once() {
 	if [ "$n" = 0 ]; then echo "0 0"; return; fi
 	echo "$n $(sql "SELECT count(*) FROM (SELECT click_id FROM clicks WHERE link_id = $lid
 		AND click_id = ANY ('{$(paste -sd, "$1.ids")}'::text[]) GROUP BY click_id HAVING count(*) = 1) s")"
-}
-# healthy N SECONDS: N answers 200 in a row from /admin/health within SECONDS.
-healthy() {
-	local streak=0 end=$(($(date +%s) + $2))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		if [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $AFFTOK_ADMIN_KEY" "$FURL/admin/health")" = 200 ]; then
-			streak=$((streak + 1))
-		else
-			streak=0
-		fi
-		[ "$streak" -ge "$1" ] && return 0
-		sleep 0.2
-	done
-	return 1
 }
 # idle_workers SECONDS: every worker of the pool is back in accept(2)
 # (waiting for a request, not stuck in a call) within SECONDS.
@@ -190,7 +154,7 @@ redis_case() {
 	fingest
 	read -r n once < <(stored_once "$out")
 	check "Redis $name: every answered click stored exactly once ($once of $n)" test "$n" -gt 0 -a "$n" = "$once"
-	check "Redis $name: healthy again" healthy 5 20
+	check "Redis $name: healthy again" healthy 5 20 "$FURL"
 }
 
 if only a; then
@@ -233,7 +197,7 @@ if only c; then
 	read -r p n < <(p99 "$W/pg-click" $((hang_from * 1000)) $(((hang_from + 10) * 1000)))
 	echo "# clicks during the PostgreSQL hang: p99 $p ms ($n)" >&2
 	echo "# postbacks: max latency $(cut -f2 "$W/pg-pb" | sort -n | tail -n 1) ms" >&2
-	check "PostgreSQL: the pool is back within 30 s of the hang (healthy)" healthy 5 30
+	check "PostgreSQL: the pool is back within 30 s of the hang (healthy)" healthy 5 30 "$FURL"
 	check "PostgreSQL: no worker stuck (all back in accept)" idle_workers 30
 	wait "$ing"
 	ctlf match --once >/dev/null 2>>"$LOG/integration.log"

@@ -33,28 +33,7 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- the front: the shipped nginx site on its own port, no click rate limit ----
-sed -e "s|listen 80;|listen 127.0.0.1:$FRONT_PORT;|" \
-	-e "s|unix:[^;]*afftok/fcgi.sock|unix:$FO/fcgi.sock|" \
-	-e "s|rate=50r/s|rate=100000r/s|" -e "s|rate=100r/s|rate=100000r/s|" \
-	-e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
-	"$top/etc/nginx-afftok.conf.in" >"$FO/nginx/site.conf"
-cat >"$FO/nginx/nginx.conf" <<EOF
-worker_processes 2;
-pid $FO/nginx/nginx.pid;
-error_log $FO/nginx/error.log warn;
-user root root;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $FO/nginx/tmp/body;
-    fastcgi_temp_path $FO/nginx/tmp/fastcgi;
-    proxy_temp_path $FO/nginx/tmp/proxy;
-    uwsgi_temp_path $FO/nginx/tmp/uwsgi;
-    scgi_temp_path $FO/nginx/tmp/scgi;
-    include $FO/nginx/site.conf;
-}
-EOF
-nginx -c "$FO/nginx/nginx.conf"
+side_nginx "$FO" "$FRONT_PORT"
 
 # pool_up CONF: the FastCGI pool on $FO/fcgi.sock, 3 workers.
 pool_up() {

@@ -21,6 +21,54 @@ side_port() {
 	echo $((lo - 3800 + PORT % 170 * 20 + $1))
 }
 
+# side_nginx DIR PORT [sed args]: an nginx of a test's own on 127.0.0.1:PORT
+# in DIR/nginx, serving the shipped site with its pool on DIR/fcgi.sock and
+# the click rate limits lifted; extra sed arguments edit the site further.
+side_nginx() {
+	local d=$1 port=$2
+	shift 2
+	mkdir -p "$d/nginx/tmp"
+	sed -e "s|listen 80;|listen 127.0.0.1:$port;|" \
+		-e "s|unix:[^;]*afftok/fcgi.sock|unix:$d/fcgi.sock|" \
+		-e "s|rate=50r/s|rate=100000r/s|" -e "s|rate=100r/s|rate=100000r/s|" \
+		-e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
+		"$@" "$top/etc/nginx-afftok.conf.in" >"$d/nginx/site.conf"
+	cat >"$d/nginx/nginx.conf" <<EOF
+worker_processes 2;
+pid $d/nginx/nginx.pid;
+error_log $d/nginx/error.log warn;
+$([ "$(id -u)" = 0 ] && echo "user root root;")
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $d/nginx/tmp/body;
+    fastcgi_temp_path $d/nginx/tmp/fastcgi;
+    proxy_temp_path $d/nginx/tmp/proxy;
+    uwsgi_temp_path $d/nginx/tmp/uwsgi;
+    scgi_temp_path $d/nginx/tmp/scgi;
+    include $d/nginx/site.conf;
+}
+EOF
+	nginx -c "$d/nginx/nginx.conf"
+}
+
+# healthy N SECONDS [URL]: N answers 200 in a row from /admin/health
+# (any worker) within SECONDS.
+healthy() {
+	local streak=0 end=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		if [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $AFFTOK_ADMIN_KEY" \
+			"${3:-$AFFTOK_URL}/admin/health")" = 200 ]; then
+			streak=$((streak + 1))
+		else
+			streak=0
+		fi
+		[ "$streak" -ge "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; ANY_FAIL=1; }
 # check NAME COMMAND...: passes when the command succeeds.
