@@ -1,26 +1,39 @@
-/* afftokctl aggregate [--rebuild YYYY-MM-DD]: rolls raw clicks and
+/* afftokctl aggregate [--rebuild YYYY-MM-DD]: rolls clicks and
  * conversions up into the stats tables (sql/060_stats.sql).
  *
- * Unit of work: one UTC hour, rewritten from raw data with DELETE + INSERT
- * in one transaction (base rollups, then the hourly cubes derived from
- * them, and the daily rollups of sql/070 moved by the difference between
- * the hour's new and old rows). So a run is idempotent, a killed run leaves
- * every hour (and its day) either old or new, and rerunning finishes the job.
- * The hour's raw clicks are read once, grouped into a scratch table from
- * which the base rollups, the invalid clicks and the daily differences come.
+ * Unit of work: one UTC hour, rewritten with DELETE + INSERT in one
+ * transaction (base rollups, then the hourly cubes derived from them, and
+ * the daily rollups of sql/070 moved by the difference between the hour's
+ * new and old rows). So a run is idempotent, a killed run leaves every hour
+ * (and its day) either old or new, and rerunning finishes the job. The
+ * hour's clicks are grouped once into a scratch table from which the base
+ * rollups, the invalid clicks and the daily differences come.
  *
- * Which hours: those of clicks ingested and conversions changed (created,
- * status changes, reversals) after the source's watermark. The new
- * watermark is taken before the changed rows are read, and held back to the
- * start of the oldest transaction that is writing right now (its rows carry
- * now() = its start time but are not visible yet) minus a minute of margin;
- * hours seen twice are simply rewritten twice. The current hour is rewritten
- * on every run that saw new clicks, so under the every-minute cron entry
- * today's numbers are at most a run behind.
+ * Clicks come from stats_click_pre (sql/090), which triggers on `clicks`
+ * fill with the clicks of each statement grouped by the rollup keys, in the
+ * statement's transaction. An hour's rows are taken out with DELETE ...
+ * RETURNING (exactly the rows it removes: rows committed meanwhile stay for
+ * the next run), grouped, and put back grouped with fresh = false, so the
+ * next rewrite of the hour reads one row per key plus the new statements'
+ * rows instead of every raw click of the hour.
  *
- * --rebuild DAY rewrites the 24 hours of a UTC day from raw data; hours
- * whose raw clicks are gone (past retention) keep their click rollups. Then
- * it recomputes the day's daily rollups from the finer tables. */
+ * Which hours: those with fresh summary rows (clicks stored since the
+ * hour's last rewrite; exact, no clock involved), and those of conversions
+ * changed (created, status changes, reversals) after the conversions'
+ * watermark. That watermark is taken before the changed rows are read, and
+ * held back to the start of the oldest transaction that is writing right
+ * now (its rows carry now() = its start time but are not visible yet) minus
+ * a minute of margin; hours seen twice are simply rewritten twice. The
+ * current hour is rewritten on every run that saw new clicks, so under the
+ * every-minute cron entry today's numbers are at most a run behind.
+ *
+ * --rebuild DAY rewrites the 24 hours of a UTC day from raw clicks and
+ * resets each hour's summary rows to what it read, in one REPEATABLE READ
+ * transaction per hour (the raw read and the DELETE of summary rows see the
+ * same snapshot, so clicks committed meanwhile stay fresh for the next run);
+ * hours whose raw clicks are gone (past retention) keep their click rollups
+ * and summary rows. Then it recomputes the day's daily rollups from the
+ * finer tables. */
 #include <stdio.h>
 #include <string.h>
 
@@ -49,11 +62,27 @@ static const char *sql_scratch[] = {
 	"CREATE TEMP TABLE IF NOT EXISTS agg_v (LIKE stats_conv_q) ON COMMIT DELETE ROWS",
 };
 
-static const char *sql_stage_clicks =
+#define PRE_KEYS "tenant_id, bucket, offer_id, affiliate_id, link_id, country, device, route_dest, sub1, reason"
+/* The hour's summary rows taken out and grouped (keys whose counts add up
+ * to zero, clicks deleted again, are left out as a raw GROUP BY would). */
+static const char *sql_stage_pre =
+	"WITH d AS (DELETE FROM stats_click_pre WHERE " HOUR_RANGE("bucket") " RETURNING " PRE_KEYS ", "
+	"clicks, unique_clicks, invalid_clicks) "
+	"INSERT INTO agg_c SELECT " PRE_KEYS ", sum(clicks), sum(unique_clicks), sum(invalid_clicks) FROM d "
+	"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 "
+	"HAVING sum(clicks) <> 0 OR sum(unique_clicks) <> 0 OR sum(invalid_clicks) <> 0";
+/* --rebuild: the hour's raw clicks, grouped as the triggers group them;
+ * then the summary rows of the same snapshot go. */
+static const char *sql_stage_raw =
 	"INSERT INTO agg_c SELECT tenant_id, date_bin('15 minutes', created_at, " ORIGIN "), offer_id, affiliate_id, "
 	"link_id, country::text, device, route_dest, sub1, reason, count(*), count(*) FILTER (WHERE is_unique), "
 	"count(*) FILTER (WHERE NOT billable) "
 	"FROM clicks WHERE " HOUR_RANGE("created_at") " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10";
+static const char *sql_drop_pre = "DELETE FROM stats_click_pre WHERE " HOUR_RANGE("bucket");
+/* The grouped hour back, already consumed. */
+static const char *sql_put_pre =
+	"INSERT INTO stats_click_pre (" PRE_KEYS ", clicks, unique_clicks, invalid_clicks, fresh) "
+	"SELECT " PRE_KEYS ", clicks, unique_clicks, invalid_clicks, false FROM agg_c";
 /* The daily base rollup moves by (new - old) of the hour, only where that
  * is not zero: rewriting an unchanged hour touches no daily row. */
 static const char *sql_day_clicks =
@@ -195,17 +224,27 @@ static bool run(struct agg *g, const char *sql, const char *from, const char *to
 	return db_execp(g->app->db, g->a, sql, from, to) != NULL;
 }
 
+/* How an hour's click rollups are rewritten. */
+enum clicks_from { CLICKS_KEEP, CLICKS_PRE, CLICKS_RAW };
+
 /* Rewrites one hour [from, to); clicks/conv say which base rollups to
- * rebuild from raw data. The cubes are always re-derived, and every daily
- * rollup moves by the hour's difference in the same transaction. */
-static int aggregate_hour(struct agg *g, const char *from, const char *to, bool clicks, bool conv)
+ * rebuild (clicks from the summary rows or from raw clicks). The cubes are
+ * always re-derived, and every daily rollup moves by the hour's difference
+ * in the same transaction. */
+static int aggregate_hour(struct agg *g, const char *from, const char *to, enum clicks_from clicks, bool conv)
 {
 	struct db *db = g->app->db;
-	if (db_exec(db, g->a, "BEGIN", 0, NULL) == NULL)
+	/* From raw: the raw read and the DELETE of summary rows in one snapshot. */
+	if (db_exec(db, g->a, clicks == CLICKS_RAW ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN", 0,
+		    NULL) == NULL)
 		return -1;
 	bool ok = true;
-	if (clicks)
-		ok = run(g, sql_stage_clicks, from, to) && run(g, sql_day_clicks, from, to) &&
+	if (clicks == CLICKS_PRE)
+		ok = run(g, sql_stage_pre, from, to);
+	else if (clicks == CLICKS_RAW)
+		ok = run(g, sql_stage_raw, from, to) && run(g, sql_drop_pre, from, to);
+	if (ok && clicks != CLICKS_KEEP)
+		ok = db_exec(db, g->a, sql_put_pre, 0, NULL) != NULL && run(g, sql_day_clicks, from, to) &&
 		     run(g, sql_day_invalid, from, to) && run(g, sql_day_invalid_o, from, to) &&
 		     run(g, sql_del_clicks, from, to) &&
 		     run(g, sql_ins_clicks, from, to) && run(g, sql_del_invalid, from, to) &&
@@ -229,7 +268,7 @@ static int aggregate_hour(struct agg *g, const char *from, const char *to, bool 
 	if (db_exec(db, g->a, "COMMIT", 0, NULL) == NULL)
 		return -1;
 	g->hours++;
-	g->click_hours += clicks;
+	g->click_hours += clicks != CLICKS_KEEP;
 	g->conv_hours += conv && g->have_conv;
 	return 0;
 }
@@ -298,27 +337,30 @@ static int rebuild_day(struct agg *g, const char *day)
 	if (!clicks)
 		log_warn("rebuild %s: raw clicks are gone (retention); click rollups kept as they are", day);
 	for (int i = 0; i < PQntuples(res); i++)
-		if (aggregate_hour(g, db_val(res, i, 1), db_val(res, i, 2), clicks, true) != 0)
+		if (aggregate_hour(g, db_val(res, i, 1), db_val(res, i, 2), clicks ? CLICKS_RAW : CLICKS_KEEP, true) != 0)
 			return -1;
 	return redo_day(g, db_val(res, 0, 1), db_val(res, PQntuples(res) - 1, 2));
 }
 
-/* Distinct hours of rows changed after the watermark, as "hour\tsource". */
+/* Distinct hours with fresh click summaries or conversions changed after
+ * the watermark: hour, next hour, clicks?, conversions?. */
 static PGresult *changed_hours(struct agg *g, const char *wm)
 {
 	static const char *with_conv =
 		"SELECT to_char(h, 'YYYY-MM-DD HH24:MI:SS+00'), to_char(h + interval '1 hour', 'YYYY-MM-DD HH24:MI:SS+00'), "
 		"bool_or(src = 'c'), bool_or(src = 'v') FROM ("
-		" SELECT DISTINCT date_bin('1 hour', created_at, " ORIGIN ") AS h, 'c' AS src FROM clicks WHERE ingested_at > $1"
+		" SELECT DISTINCT date_bin('1 hour', bucket, " ORIGIN ") AS h, 'c' AS src FROM stats_click_pre WHERE fresh"
 		" UNION ALL"
 		" SELECT DISTINCT date_bin('1 hour', created_at, " ORIGIN "), 'v' FROM conversions WHERE updated_at > $1"
 		") s GROUP BY h ORDER BY h";
 	static const char *clicks_only =
 		"SELECT to_char(h, 'YYYY-MM-DD HH24:MI:SS+00'), to_char(h + interval '1 hour', 'YYYY-MM-DD HH24:MI:SS+00'), "
 		"true, false FROM ("
-		" SELECT DISTINCT date_bin('1 hour', created_at, " ORIGIN ") AS h FROM clicks WHERE ingested_at > $1"
+		" SELECT DISTINCT date_bin('1 hour', bucket, " ORIGIN ") AS h FROM stats_click_pre WHERE fresh"
 		") s ORDER BY h";
-	return db_execp(g->app->db, g->a, g->have_conv ? with_conv : clicks_only, wm);
+	if (!g->have_conv)
+		return db_exec(g->app->db, g->a, clicks_only, 0, NULL);
+	return db_execp(g->app->db, g->a, with_conv, wm);
 }
 
 static int incremental(struct agg *g)
@@ -341,7 +383,8 @@ static int incremental(struct agg *g)
 	for (int i = 0; i < PQntuples(hours); i++) {
 		bool clicks = !strcmp(db_val(hours, i, 2), "t");
 		bool conv = !strcmp(db_val(hours, i, 3), "t");
-		if (aggregate_hour(g, db_val(hours, i, 0), db_val(hours, i, 1), clicks, conv) != 0)
+		if (aggregate_hour(g, db_val(hours, i, 0), db_val(hours, i, 1), clicks ? CLICKS_PRE : CLICKS_KEEP,
+				   conv) != 0)
 			return -1;
 	}
 	crash_point("aggregate.before_watermark");
@@ -382,7 +425,8 @@ int job_aggregate(struct app *app, struct arena *a, int argc, char **argv)
 		return EX_TEMPFAIL;
 	PGresult *res = db_exec(app->db, a,
 		"SELECT to_regclass('conversions') IS NOT NULL AND to_regclass('stats_conv_q') IS NOT NULL, "
-		"to_regclass('stats_clicks_q') IS NOT NULL AND to_regclass('stats_base_d') IS NOT NULL", 0, NULL);
+		"to_regclass('stats_clicks_q') IS NOT NULL AND to_regclass('stats_base_d') IS NOT NULL "
+		"AND to_regclass('stats_click_pre') IS NOT NULL", 0, NULL);
 	if (res == NULL)
 		return EX_TEMPFAIL;
 	if (strcmp(db_val(res, 0, 1), "t") != 0) {

@@ -1,7 +1,8 @@
 /* afftokctl partitions: keeps the daily partitions of clicks ahead of time
  * ([cron] partition_days_ahead) and detaches and drops those older than
  * [cron] retention_days; forgets link nonces nobody can replay any more.
- * Aggregates (stats tables) are not partitions of clicks and stay. */
+ * Aggregates (stats tables) are not partitions of clicks and stay; the
+ * dropped day's click summaries (stats_click_pre, sql/090) go with it. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +38,18 @@ int job_partitions(struct app *app, struct arena *a, int argc, char **argv)
 		/* The name matched ^clicks_[0-9]{8}$: safe to splice. */
 		char *detach = arena_sprintf(a, "ALTER TABLE clicks DETACH PARTITION %s", name);
 		char *drop = arena_sprintf(a, "DROP TABLE %s", name);
-		/* One transaction: a run killed between the two statements must
-		 * not leave a detached table that no later run would look at. */
+		/* Summary rows of clicks that are gone: no rollup can be rebuilt
+		 * from them any more (rebuilds read raw clicks), and a late click
+		 * for the day has no partition to go to. */
+		char *prune = arena_sprintf(a, "DELETE FROM stats_click_pre WHERE bucket < "
+					       "(to_date('%s', 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC'", name + 7);
+		/* One transaction: a run killed between the statements must not
+		 * leave a detached table that no later run would look at. */
 		bool ok = db_exec(app->db, a, "BEGIN", 0, NULL) && db_exec(app->db, a, detach, 0, NULL);
 		if (ok)
 			crash_point("partitions.after_detach");
-		ok = ok && db_exec(app->db, a, drop, 0, NULL) && db_exec(app->db, a, "COMMIT", 0, NULL);
+		ok = ok && db_exec(app->db, a, drop, 0, NULL) && db_exec(app->db, a, prune, 0, NULL) &&
+		     db_exec(app->db, a, "COMMIT", 0, NULL);
 		if (!ok) {
 			log_err("partition %s: %s", name, db_error(app->db));
 			db_exec(app->db, a, "ROLLBACK", 0, NULL);
