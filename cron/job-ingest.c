@@ -1,18 +1,30 @@
 /* afftokctl ingest [--once]: loads the click journal into PostgreSQL.
  *
  * Each pass reads what is new in every segment (open ones up to their last
- * complete record), and in ONE transaction: COPYs the records into a temp
- * staging table, decides replay (link_nonces) and duplicate (same
- * fingerprint within 60 s) and inserts into clicks in one statement
- * (store_batch: clicks stored already are skipped, so a replayed segment
- * stores nothing twice), and advances each segment's `committed` offset
- * (journal_segments). Then it
+ * complete record) and decides the batch's rules here, once:
+ *   duplicate  an earlier click with the same fingerprint within 60 s: the
+ *              batch's own clicks (sorted by fingerprint) and the stored ones
+ *              (the in-memory window of src/dupwin.c, loaded from `clicks`
+ *              for the times it must cover, then kept up by this process);
+ *   replay     a nonce counts once: the earliest click holding it claims it
+ *              in link_nonces (INSERT ... ON CONFLICT DO NOTHING RETURNING,
+ *              so the database's key decides between batches and runs).
+ * Then, in ONE transaction, it stores the clicks, final flags included
+ * (COPY into a staging table, one INSERT ... SELECT into `clicks`), and
+ * advances each segment's `committed` offset (journal_segments). A batch
+ * meeting a stored click (a segment replayed after its offsets were lost or
+ * reset) is inserted again with ON CONFLICT DO NOTHING, so nothing is
+ * stored twice. Then it
  * publishes the new clicks to the Redis stream afftok:clicks and advances
  * `published`. A closed segment read to its end, committed and published is
  * deleted. Killed at any point, the next run resumes from the committed
  * offsets: nothing is lost and nothing is inserted twice (events whose
  * publication was cut short are sent again: the stream is at-least-once,
  * each event carries its click id).
+ *
+ * The window holds the clicks this ingest stored plus those stored before it
+ * loaded a range: exact while one ingest writes a visitor's clicks, which is
+ * why several web hosts are balanced by client address (docs/DEPLOY.md).
  *
  * Runs for [cron] ingest_loop_s seconds (polling), or with --once until a
  * pass finds nothing new. An flock on <journal dir>/.ingest.lock keeps runs
@@ -34,6 +46,7 @@
 #include "click.h"
 #include "crashpoint.h"
 #include "db.h"
+#include "dupwin.h"
 #include "journal.h"
 #include "jobs.h"
 #include "kv.h"
@@ -46,6 +59,13 @@
 #define BATCH_RECORDS 200000
 #define POLL_MS 200
 #define RETRY_NOW (-2) /* run_pass: a batch was refused for its data; split it and go on */
+/* The window keeps this much before the newest click it saw, and is
+ * trimmed when it has doubled since the last trim. */
+#define WINDOW_KEEP_MS (120 * 1000)
+#define WINDOW_MIN_TRIM 262144
+
+static struct dupwin *win;
+static size_t win_trimmed; /* its size after the last trim */
 
 /* Records per batch: BATCH_RECORDS, halved while batches are refused for
  * their data (a record PostgreSQL will not take), down to the one record
@@ -74,8 +94,13 @@ struct rec {
 	size_t n;
 	const unsigned char *f[CLICK_RECORD_FIELDS + 1]; /* field starts; f[i + 1] - 1 ends field i */
 	int64_t ms;                   /* created_at; TIMELESS when not in the writer's format */
+	unsigned char fp[16];         /* the fingerprint's bytes */
+	bool fp_ok;                   /* it is 32 hex digits (the writer's format) */
+	uint64_t id_hash;
 	bool dup_batch;               /* an earlier click of the batch has its fingerprint within 60 s */
 	bool nonce_first;             /* the batch's earliest click holding its nonce */
+	bool dup, replay;             /* the rules' answers */
+	bool stored;                  /* stored by this pass (not found stored already) */
 };
 
 struct pass {
@@ -83,7 +108,8 @@ struct pass {
 	size_t nseg, cap;
 	struct rec *recs; /* the new records, in journal order */
 	long nrecords, rcap;
-	struct buf copy;  /* COPY text of the new records, with the batch rules' columns */
+	struct buf copy;  /* COPY text of the new records as `clicks` rows */
+	struct buf nonces; /* COPY text of the nonce claims */
 	/* click ids and times of already committed, unpublished records */
 	struct buf ids, times;
 	long nrepub;
@@ -91,10 +117,11 @@ struct pass {
 	int ndays;
 };
 
-static const char *stage_columns =
-	"v, click_id, created_at, tenant_id, link_id, offer_id, affiliate_id, ip, user_agent, referer, "
-	"sub1, sub2, sub3, sub4, sub5, params, country, asn, device, os, browser, fingerprint, signed, "
-	"nonce, nonce_ok, billable, reason, bot_score, route_dest, destination, dup_batch, nonce_first";
+/* The columns of a stored click, in the order build_copy writes them. */
+#define CLICK_COLUMNS \
+	"click_id, created_at, tenant_id, link_id, offer_id, affiliate_id, ip, user_agent, referer, " \
+	"sub1, sub2, sub3, sub4, sub5, params, country, asn, device, os, browser, fingerprint, signed, " \
+	"nonce, billable, reason, bot_score, route_dest, destination, is_unique"
 
 static const char *event_columns =
 	"click_id, (extract(epoch FROM created_at) * 1000)::bigint, tenant_id, link_id, offer_id, "
@@ -319,7 +346,11 @@ static void note_day(struct pass *ps, const unsigned char *r)
 #define TIMELESS INT64_MIN
 
 /* Fields of a record (0-based, CLICK_RECORD_FIELDS of them). */
-enum { F_ID = 1, F_TIME = 2, F_TENANT = 3, F_LINK = 4, F_FINGERPRINT = 21, F_NONCE = 23, F_NONCE_OK = 24 };
+enum {
+	F_ID = 1, F_TIME = 2, F_TENANT = 3, F_LINK = 4, F_OFFER = 5, F_AFFILIATE = 6, F_COUNTRY = 16,
+	F_DEVICE = 18, F_FINGERPRINT = 21, F_NONCE = 23, F_NONCE_OK = 24, F_BILLABLE = 25, F_REASON = 26,
+	F_BOT_SCORE = 27
+};
 
 static size_t field_len(const struct rec *r, int i)
 {
@@ -397,17 +428,20 @@ static bool same_nonce(const struct rec *x, const struct rec *y)
 	return !field_cmp(x, y, F_TENANT) && !field_cmp(x, y, F_LINK) && !field_cmp(x, y, F_NONCE);
 }
 
-/* The batch's part of the rules, decided here rather than by sorting the
- * whole staging rows in PostgreSQL (two sorts of ~400-byte rows were the
- * largest cost after the index inserts):
+static bool field_is(const struct rec *r, int i, const char *v)
+{
+	size_t n = strlen(v);
+	return field_len(r, i) == n && !memcmp(r->f[i], v, n);
+}
+
+/* The batch's own part of the rules, on pointers to the records (sorting
+ * the ~400-byte rows in PostgreSQL cost more than storing them):
  *   dup_batch    the click before it with the same fingerprint (by time,
  *                then id) is at most 60 s older;
  *   nonce_first  it is the earliest (by time, then id) of the batch's
  *                clicks with a valid signature holding its tenant, link and
  *                nonce, i.e. the one that claims the nonce.
- * What was stored by earlier batches is looked up by the INSERT. Then the
- * COPY text: each record with the two columns appended. Returns -1 when
- * out of memory. */
+ * Returns -1 when out of memory. */
 static int decide_batch(struct pass *ps)
 {
 	long n = ps->nrecords;
@@ -423,7 +457,7 @@ static int decide_batch(struct pass *ps)
 	long k = 0;
 	for (long i = 0; i < n; i++) {
 		struct rec *r = &ps->recs[i];
-		if (field_len(r, F_NONCE_OK) != 1 || r->f[F_NONCE_OK][0] != 't')
+		if (!field_is(r, F_NONCE_OK, "t"))
 			continue;
 		if (r->ms == TIMELESS)
 			r->nonce_first = true; /* the claim is decided by link_nonces' key alone */
@@ -434,13 +468,19 @@ static int decide_batch(struct pass *ps)
 	for (long i = 0; i < k; i++)
 		v[i]->nonce_first = i == 0 || !same_nonce(v[i - 1], v[i]);
 	free(v);
-	for (long i = 0; i < n; i++) {
-		const struct rec *r = &ps->recs[i];
-		buf_append(&ps->copy, r->p, r->n);
-		buf_puts(&ps->copy, r->dup_batch ? "\tt" : "\tf");
-		buf_puts(&ps->copy, r->nonce_first ? "\tt\n" : "\tf\n");
+	return 0;
+}
+
+/* 32 hex digits (not NUL-terminated) into 16 bytes. */
+static bool fp_decode(const unsigned char *in, unsigned char out[16])
+{
+	for (int i = 0; i < 16; i++) {
+		int hi = hex_digit((char)in[2 * i]), lo = hex_digit((char)in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (unsigned char)(hi << 4 | lo);
 	}
-	return buf_ok(&ps->copy) ? 0 : -1;
+	return true;
 }
 
 /* Room for one more record; false when out of memory (the batch ends
@@ -475,6 +515,8 @@ static void add_record(struct pass *ps, const unsigned char *p, size_t n)
 		if (p[i] == '\t')
 			r->f[k++] = p + i + 1;
 	r->f[k] = p + n + 1; /* record_ok checked there are CLICK_RECORD_FIELDS */
+	r->id_hash = dupwin_hash(r->f[F_ID], CLICKID_LEN);
+	r->fp_ok = field_len(r, F_FINGERPRINT) == 32 && fp_decode(r->f[F_FINGERPRINT], r->fp);
 	if (!parse_time(r->f[F_TIME], field_len(r, F_TIME), &r->ms)) {
 		r->ms = TIMELESS;
 		log_warn("ingest: click %.*s: created_at '%.*s' is not in the journal's format", CLICKID_LEN,
@@ -555,79 +597,232 @@ static bool exec_ok(struct app *app, struct arena *a, const char *sql)
 static int setup_session(struct app *app, struct arena *a)
 {
 	/* The batch statements look expensive to the planner, and JIT
-	 * compiling them costs more (300 ms a statement) than running them;
-	 * the window's sort of a whole batch fits in memory. */
-	return exec_ok(app, a, "SET jit = off") && exec_ok(app, a, "SET work_mem = '256MB'") && exec_ok(app, a,
-		"CREATE TEMP TABLE IF NOT EXISTS click_stage ("
-		"v smallint, click_id text, created_at timestamptz, tenant_id bigint, link_id bigint, "
-		"offer_id bigint, affiliate_id bigint, ip inet, user_agent text, referer text, sub1 text, "
-		"sub2 text, sub3 text, sub4 text, sub5 text, params jsonb, country char(2), asn integer, "
-		"device text, os text, browser text, fingerprint text, signed boolean, nonce text, "
-		"nonce_ok boolean, billable boolean, reason text, bot_score smallint, route_dest text, "
-		"destination text, dup_batch boolean, nonce_first boolean, "
-		"is_unique boolean NOT NULL DEFAULT true) ON COMMIT DELETE ROWS") ? 0 : -1;
+	 * compiling them costs more (300 ms a statement) than running them. */
+	return exec_ok(app, a, "SET jit = off") && exec_ok(app, a, "SET work_mem = '256MB'") &&
+	       exec_ok(app, a, "CREATE TEMP TABLE IF NOT EXISTS nonce_stage (tenant_id bigint, nonce text, "
+			       "link_id bigint, click_id text, created_at timestamptz) ON COMMIT DELETE ROWS") &&
+	       exec_ok(app, a, "CREATE TEMP TABLE IF NOT EXISTS click_stage ON COMMIT DELETE ROWS AS SELECT "
+			       CLICK_COLUMNS " FROM clicks WITH NO DATA") ? 0 : -1;
 }
 
-/* The rules decided once, here, in ONE statement that stores the clicks
- * of the staging table (with the batch's part decided by decide_batch):
- *   nonces     a nonce counts once: the earliest click holding it (by time,
- *              then id) claims it in link_nonces; a click whose nonce went to
- *              another click (in this batch or an earlier one) is a replay.
- *              Which clicks won comes from the claim's RETURNING, so
- *              link_nonces (a day of nonces) is never read as a whole.
- *   duplicate  an earlier click with the same fingerprint within 60 s: the
- *              previous one in the batch (dup_batch), else one already
- *              stored, by index. OFFSET 0 keeps the subquery from being
- *              flattened, so the lookup runs once a click and not once for
- *              each of the three places that use it.
- *
- * on_conflict: whether rows stored already are skipped (ON CONFLICT DO
- * NOTHING). Without it the insert costs less (no speculative insertion, no
- * separate probe of the primary key per row); a batch holding a stored click
- * then fails with 23505 and is run again with it (see store_batch). */
-static PGresult *insert_clicks(struct app *app, struct arena *a, bool on_conflict)
+/* Makes the window cover the batch: every stored click from 60 s before
+ * the batch's earliest click on. Loading reads `clicks` through its BRIN
+ * index on created_at; it happens when a run starts and when a segment
+ * lags behind what the window still keeps. */
+static int load_window(struct app *app, struct arena *a, struct pass *ps)
 {
-	const char *sql = arena_sprintf(a,
-		"WITH won AS ("
-		"  INSERT INTO link_nonces (tenant_id, nonce, link_id, click_id, created_at) "
-		"  SELECT tenant_id, nonce, link_id, click_id, created_at FROM click_stage "
-		"  WHERE nonce_ok AND nonce_first ON CONFLICT DO NOTHING RETURNING click_id) "
-		"INSERT INTO clicks (click_id, created_at, tenant_id, link_id, offer_id, affiliate_id, ip, "
-		"user_agent, referer, sub1, sub2, sub3, sub4, sub5, params, country, asn, device, os, browser, "
-		"fingerprint, signed, nonce, billable, reason, bot_score, is_unique, route_dest, destination) "
-		"SELECT click_id, created_at, tenant_id, link_id, offer_id, affiliate_id, ip, user_agent, "
-		"referer, sub1, sub2, sub3, sub4, sub5, params, country, asn, device, os, browser, "
-		"fingerprint, signed, nonce, billable AND NOT replay AND NOT dup, "
-		"coalesce(reason, CASE WHEN replay THEN 'replay' WHEN dup THEN 'duplicate' END), "
-		"bot_score, NOT dup, route_dest, destination FROM ("
-		"  SELECT d.*, CASE WHEN dup_batch THEN true "
-		"  ELSE EXISTS (SELECT 1 FROM clicks c WHERE c.fingerprint = d.fingerprint "
-		"    AND c.created_at BETWEEN d.created_at - interval '60 seconds' AND d.created_at "
-		"    AND c.click_id <> d.click_id) END AS dup "
-		"  FROM (SELECT s.*, (s.nonce_ok AND w.click_id IS NULL) AS replay "
-		"    FROM click_stage s LEFT JOIN won w ON s.nonce_ok AND w.click_id = s.click_id) d "
-		"  OFFSET 0"
-		") x %s RETURNING %s", on_conflict ? "ON CONFLICT DO NOTHING" : "", event_columns);
-	return db_exec(app->db, a, sql, 0, NULL);
+	int64_t tmin = INT64_MAX, to;
+	for (long i = 0; i < ps->nrecords; i++)
+		if (ps->recs[i].ms != TIMELESS && ps->recs[i].ms < tmin)
+			tmin = ps->recs[i].ms;
+	if (tmin == INT64_MAX || !dupwin_need(win, tmin - DUPWIN_SPAN_MS, &to))
+		return 0;
+	int64_t from = tmin - DUPWIN_SPAN_MS, t = mono_ms();
+	char f[24], u[24];
+	fmt_i64(f, from);
+	fmt_i64(u, to);
+	const char *sql = to == INT64_MAX
+		? "SELECT fingerprint, (extract(epoch FROM created_at) * 1000)::bigint, click_id FROM clicks "
+		  "WHERE created_at >= to_timestamp($1::bigint / 1000.0)"
+		: "SELECT fingerprint, (extract(epoch FROM created_at) * 1000)::bigint, click_id FROM clicks "
+		  "WHERE created_at >= to_timestamp($1::bigint / 1000.0) AND created_at < to_timestamp($2::bigint / 1000.0)";
+	PGresult *res = to == INT64_MAX ? db_execp(app->db, a, sql, f) : db_execp(app->db, a, sql, f, u);
+	if (res == NULL)
+		return -1;
+	int n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		unsigned char fp[16];
+		const char *id = PQgetvalue(res, i, 2);
+		if (PQgetlength(res, i, 0) != 32 || !fp_decode((const unsigned char *)PQgetvalue(res, i, 0), fp))
+			continue; /* not the click path's format: never equal to a journalled fingerprint */
+		if (dupwin_add(win, fp, atoll(PQgetvalue(res, i, 1)), dupwin_hash(id, strlen(id))) != 0)
+			return -1;
+	}
+	dupwin_loaded(win, from);
+	log_debug("ingest: duplicate window loaded %d clicks in %lld ms", n, (long long)(mono_ms() - t));
+	return 0;
 }
 
-/* The batch's clicks into `clicks`: first without ON CONFLICT (the usual
- * case: every record past a segment's committed offset is new, because the
- * offset moves in the same transaction as its clicks); when that meets a
- * stored click (23505: a segment replayed after its offsets were lost or
- * reset by hand), the same statement again with ON CONFLICT DO NOTHING,
- * after a rollback to a savepoint so the nonce claims are made once. */
-static PGresult *store_batch(struct app *app, struct arena *a)
+/* The duplicate rule's answer for each record of the batch. */
+static void apply_window(struct pass *ps)
 {
-	if (!exec_ok(app, a, "SAVEPOINT fast"))
-		return NULL;
-	PGresult *res = insert_clicks(app, a, false);
-	if (res)
-		return exec_ok(app, a, "RELEASE SAVEPOINT fast") ? res : NULL;
-	if (strcmp(db_sqlstate(app->db), "23505") != 0 || !exec_ok(app, a, "ROLLBACK TO SAVEPOINT fast"))
-		return NULL;
+	for (long i = 0; i < ps->nrecords; i++) {
+		struct rec *r = &ps->recs[i];
+		r->dup = r->dup_batch ||
+			 (r->ms != TIMELESS && r->fp_ok && dupwin_seen(win, r->fp, r->ms, r->id_hash));
+	}
+}
+
+/* After the commit: the stored clicks join the window, which is trimmed to
+ * the last WINDOW_KEEP_MS before the newest click when it has doubled. */
+static void remember(struct pass *ps)
+{
+	int64_t newest = INT64_MIN;
+	for (long i = 0; i < ps->nrecords; i++) {
+		struct rec *r = &ps->recs[i];
+		if (r->ms == TIMELESS || !r->fp_ok)
+			continue;
+		if (r->ms > newest)
+			newest = r->ms;
+		if (dupwin_add(win, r->fp, r->ms, r->id_hash) != 0) {
+			/* Out of memory: start over from the database next pass. */
+			dupwin_free(win);
+			win = dupwin_new();
+			win_trimmed = 0;
+			return;
+		}
+	}
+	size_t n = dupwin_count(win);
+	if (newest != INT64_MIN && n > WINDOW_MIN_TRIM && n > 2 * win_trimmed) {
+		dupwin_evict(win, newest - WINDOW_KEEP_MS);
+		win_trimmed = dupwin_count(win);
+	}
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	const struct rec *x = *(struct rec *const *)a, *y = *(struct rec *const *)b;
+	return memcmp(x->f[F_ID], y->f[F_ID], CLICKID_LEN);
+}
+
+static int cmp_key(const void *key, const void *elem)
+{
+	return memcmp(key, (*(struct rec *const *)elem)->f[F_ID], CLICKID_LEN);
+}
+
+/* Appends field i of r, as it is in the journal (COPY text). */
+static void put_field(struct buf *b, const struct rec *r, int i)
+{
+	buf_append(b, r->f[i], field_len(r, i));
+}
+
+/* The nonce claims of the batch (its earliest click for each valid nonce)
+ * into link_nonces; a click whose claim was not taken, or that was not its
+ * nonce's first, is a replay. state: SQLSTATE of a failure. */
+static int claim_nonces(struct app *app, struct arena *a, struct pass *ps, char *state)
+{
+	long k = 0;
+	for (long i = 0; i < ps->nrecords; i++) {
+		struct rec *r = &ps->recs[i];
+		r->replay = field_is(r, F_NONCE_OK, "t") && !r->nonce_first;
+		if (!field_is(r, F_NONCE_OK, "t") || !r->nonce_first)
+			continue;
+		put_field(&ps->nonces, r, F_TENANT);
+		buf_putc(&ps->nonces, '\t');
+		put_field(&ps->nonces, r, F_NONCE);
+		buf_putc(&ps->nonces, '\t');
+		put_field(&ps->nonces, r, F_LINK);
+		buf_putc(&ps->nonces, '\t');
+		put_field(&ps->nonces, r, F_ID);
+		buf_putc(&ps->nonces, '\t');
+		put_field(&ps->nonces, r, F_TIME);
+		buf_putc(&ps->nonces, '\n');
+		k++;
+	}
+	if (k == 0)
+		return 0;
+	if (!buf_ok(&ps->nonces))
+		return -1;
+	if (copy_in(db_conn(app->db), "COPY nonce_stage FROM STDIN", ps->nonces.p, ps->nonces.len, state) != 0)
+		return -1;
+	PGresult *res = db_exec(app->db, a,
+		"INSERT INTO link_nonces (tenant_id, nonce, link_id, click_id, created_at) "
+		"SELECT tenant_id, nonce, link_id, click_id, created_at FROM nonce_stage "
+		"ON CONFLICT DO NOTHING RETURNING click_id", 0, NULL);
+	if (res == NULL)
+		return -1;
+	struct rec **v = malloc((size_t)k * sizeof *v);
+	if (v == NULL)
+		return -1;
+	long m = 0;
+	for (long i = 0; i < ps->nrecords; i++)
+		if (field_is(&ps->recs[i], F_NONCE_OK, "t") && ps->recs[i].nonce_first)
+			v[m++] = &ps->recs[i];
+	qsort(v, (size_t)m, sizeof *v, cmp_id);
+	for (long i = 0; i < m; i++)
+		v[i]->replay = true; /* until its claim is among the ones taken */
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (PQgetlength(res, i, 0) != CLICKID_LEN)
+			continue;
+		struct rec **hit = bsearch(PQgetvalue(res, i, 0), v, (size_t)m, sizeof *v, cmp_key);
+		if (hit)
+			(*hit)->replay = false;
+	}
+	free(v);
+	return 0;
+}
+
+/* The batch as `clicks` rows (CLICK_COLUMNS): the journal's fields with
+ * the rules applied to billable, reason and is_unique. */
+static int build_copy(struct pass *ps)
+{
+	for (long i = 0; i < ps->nrecords; i++) {
+		const struct rec *r = &ps->recs[i];
+		/* click_id .. nonce, as journalled */
+		buf_append(&ps->copy, r->f[F_ID], (size_t)(r->f[F_NONCE_OK] - r->f[F_ID]));
+		bool cut = r->replay || r->dup;
+		if (field_is(r, F_BILLABLE, "t") && cut)
+			buf_puts(&ps->copy, "f\t");
+		else {
+			put_field(&ps->copy, r, F_BILLABLE);
+			buf_putc(&ps->copy, '\t');
+		}
+		if (field_is(r, F_REASON, "\\N") && cut)
+			buf_puts(&ps->copy, r->replay ? "replay\t" : "duplicate\t");
+		else {
+			put_field(&ps->copy, r, F_REASON);
+			buf_putc(&ps->copy, '\t');
+		}
+		/* bot_score .. destination, as journalled */
+		buf_append(&ps->copy, r->f[F_BOT_SCORE], r->n - (size_t)(r->f[F_BOT_SCORE] - r->p));
+		buf_puts(&ps->copy, r->dup ? "\tf\n" : "\tt\n");
+	}
+	return buf_ok(&ps->copy) ? 0 : -1;
+}
+
+/* The batch into `clicks`: COPY into click_stage, then one INSERT ...
+ * SELECT (COPY cannot write a table under row-level security). Usually
+ * without ON CONFLICT: every record past a segment's committed offset is
+ * new, because the offset moves in the same transaction as its clicks, and
+ * the plain insert skips a separate probe of the primary key per row. When
+ * that meets a stored click (23505: a segment replayed after its offsets
+ * were lost or reset by hand), it runs again with ON CONFLICT DO NOTHING
+ * after a rollback to a savepoint, and only the clicks really inserted
+ * count as stored. */
+static int store_clicks(struct app *app, struct arena *a, struct pass *ps, char *state)
+{
+	if (copy_in(db_conn(app->db), "COPY click_stage (" CLICK_COLUMNS ") FROM STDIN", ps->copy.p, ps->copy.len,
+		    state) != 0 || !exec_ok(app, a, "SAVEPOINT fast"))
+		return -1;
+	static const char *insert = "INSERT INTO clicks (" CLICK_COLUMNS ") SELECT " CLICK_COLUMNS " FROM click_stage";
+	if (db_exec(app->db, a, insert, 0, NULL) != NULL) {
+		for (long i = 0; i < ps->nrecords; i++)
+			ps->recs[i].stored = true;
+		return exec_ok(app, a, "RELEASE SAVEPOINT fast") ? 0 : -1;
+	}
+	snprintf(state, 6, "%s", db_sqlstate(app->db));
+	if (strcmp(state, "23505") != 0 || !exec_ok(app, a, "ROLLBACK TO SAVEPOINT fast"))
+		return -1;
+	state[0] = '\0';
 	log_info("ingest: the batch holds clicks stored already; storing the new ones only");
-	return insert_clicks(app, a, true);
+	PGresult *res = db_exec(app->db, a, arena_sprintf(a, "%s ON CONFLICT DO NOTHING RETURNING click_id", insert),
+				0, NULL);
+	if (res == NULL)
+		return -1;
+	struct rec **v = malloc((size_t)(ps->nrecords > 0 ? ps->nrecords : 1) * sizeof *v);
+	if (v == NULL)
+		return -1;
+	for (long i = 0; i < ps->nrecords; i++)
+		v[i] = &ps->recs[i];
+	qsort(v, (size_t)ps->nrecords, sizeof *v, cmp_id);
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct rec **hit = PQgetlength(res, i, 0) == CLICKID_LEN
+			? bsearch(PQgetvalue(res, i, 0), v, (size_t)ps->nrecords, sizeof *v, cmp_key) : NULL;
+		if (hit)
+			(*hit)->stored = true;
+	}
+	free(v);
+	return 0;
 }
 
 /* Partitions for the days a batch holds; each day checked once per run. */
@@ -666,10 +861,69 @@ static int save_progress(struct app *app, struct arena *a, const struct segment 
 
 /* ---- Redis stream ---- */
 
-/* XADDs one event per row (event_columns), pipelined. */
-static int publish(struct app *app, struct arena *a, PGresult *res)
+/* One click event: the values of its 11 fields (not NUL-terminated). */
+struct event {
+	const char *v[11];
+	size_t n[11];
+};
+
+/* Event i of a source: of the stored clicks re-read from PostgreSQL
+ * (event_columns), or of this pass's stored records. */
+typedef void event_fn(const void *src, long i, struct event *e, char *ts);
+
+static void event_of_row(const void *src, long i, struct event *e, char *ts)
 {
-	int n = res ? PQntuples(res) : 0;
+	const PGresult *res = src;
+	(void)ts;
+	for (int f = 0; f < 11; f++) {
+		e->v[f] = PQgetvalue(res, (int)i, f);
+		e->n[f] = (size_t)PQgetlength(res, (int)i, f);
+		if (f == 6 || f == 7)
+			e->v[f] = e->v[f][0] == 't' ? "1" : "0", e->n[f] = 1;
+	}
+}
+
+/* The time a click id carries (8 base62 digits of Unix ms). */
+static int64_t id_ms(const unsigned char *id)
+{
+	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	int64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v * 62 + (strchr(digits, id[i]) - digits);
+	return v;
+}
+
+static void event_field(struct event *e, int f, const struct rec *r, int i)
+{
+	if (field_is(r, i, "\\N"))
+		e->v[f] = "", e->n[f] = 0;
+	else
+		e->v[f] = (const char *)r->f[i], e->n[f] = field_len(r, i);
+}
+
+static void event_of_rec(const void *src, long i, struct event *e, char *ts)
+{
+	const struct rec *r = ((struct rec *const *)src)[i];
+	bool cut = r->replay || r->dup;
+	e->v[0] = (const char *)r->f[F_ID], e->n[0] = CLICKID_LEN;
+	e->v[1] = ts, e->n[1] = fmt_i64(ts, r->ms != TIMELESS ? r->ms : id_ms(r->f[F_ID]));
+	event_field(e, 2, r, F_TENANT);
+	event_field(e, 3, r, F_LINK);
+	event_field(e, 4, r, F_OFFER);
+	event_field(e, 5, r, F_AFFILIATE);
+	e->v[6] = field_is(r, F_BILLABLE, "t") && !cut ? "1" : "0", e->n[6] = 1;
+	e->v[7] = r->dup ? "0" : "1", e->n[7] = 1;
+	if (field_is(r, F_REASON, "\\N") && cut)
+		e->v[8] = r->replay ? "replay" : "duplicate", e->n[8] = strlen(e->v[8]);
+	else
+		event_field(e, 8, r, F_REASON);
+	event_field(e, 9, r, F_COUNTRY);
+	event_field(e, 10, r, F_DEVICE);
+}
+
+/* XADDs one event per click, pipelined. */
+static int publish(struct app *app, struct arena *a, long n, event_fn *get, const void *src)
+{
 	if (n == 0)
 		return 0;
 	if (!kv_ready(app->kv))
@@ -678,8 +932,12 @@ static int publish(struct app *app, struct arena *a, PGresult *res)
 	static const char *names[] = {"click_id", "ts_ms", "tenant_id", "link_id", "offer_id",
 				      "affiliate_id", "billable", "unique", "reason", "country", "device"};
 	int rc = 0, sent = 0;
-	for (int i = 0; i < n; i++) {
+	for (long i = 0; i < n; i++) {
 		const char *argv[6 + 2 * 11];
+		size_t len[6 + 2 * 11];
+		char ts[24];
+		struct event e;
+		get(src, i, &e, ts);
 		int ac = 0;
 		argv[ac++] = "XADD";
 		argv[ac++] = STREAM_KEY;
@@ -687,14 +945,15 @@ static int publish(struct app *app, struct arena *a, PGresult *res)
 		argv[ac++] = "~";
 		argv[ac++] = STREAM_MAXLEN;
 		argv[ac++] = "*";
+		for (int k = 0; k < ac; k++)
+			len[k] = strlen(argv[k]);
 		for (int f = 0; f < 11; f++) {
-			const char *v = PQgetvalue(res, i, f);
-			if (f == 6 || f == 7)
-				v = v[0] == 't' ? "1" : "0";
+			len[ac] = strlen(names[f]);
 			argv[ac++] = names[f];
-			argv[ac++] = v;
+			len[ac] = e.n[f];
+			argv[ac++] = e.v[f];
 		}
-		if (redisAppendCommandArgv(ctx, ac, argv, NULL) != REDIS_OK) {
+		if (redisAppendCommandArgv(ctx, ac, argv, len) != REDIS_OK) {
 			rc = -1;
 			break;
 		}
@@ -800,7 +1059,9 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 	buf_init(&ps.copy, a);
 	buf_init(&ps.ids, a);
 	buf_init(&ps.times, a);
-	long result = -1;
+	buf_init(&ps.nonces, a);
+	long result = -1, nstored = 0;
+	struct rec **fresh = NULL; /* the clicks this pass stored, once committed */
 	if (list_segments(app, &ps) != 0 || load_progress(app, a, &ps) != 0)
 		goto out;
 	long long budget = BATCH_BYTES;
@@ -815,27 +1076,28 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 	}
 	if (decide_batch(&ps) != 0 || !buf_ok(&ps.ids) || !buf_ok(&ps.times))
 		goto out;
+	if (load_window(app, a, &ps) != 0)
+		goto out;
+	apply_window(&ps);
 
 	bool any = false;
 	for (size_t i = 0; i < ps.nseg; i++)
 		if (ps.seg[i].data && ps.seg[i].new_committed > ps.seg[i].committed)
 			any = true;
-	PGresult *fresh = NULL;
 	if (any) {
 		if (!exec_ok(app, a, "BEGIN") || !exec_ok(app, a, "SET LOCAL statement_timeout = '300s'"))
 			goto out;
 		bool ok = true;
 		char state[6] = "";
 		if (ps.nrecords > 0) {
-			char *sql = arena_sprintf(a, "COPY click_stage (%s) FROM STDIN", stage_columns);
 			int64_t t = mono_ms();
 			db_guard(app->db, true);
-			ok = copy_in(db_conn(app->db), sql, ps.copy.p, ps.copy.len, state) == 0;
+			ok = ensure_days(app, a, &ps) == 0 && claim_nonces(app, a, &ps, state) == 0;
+			log_debug("ingest: nonces of %ld records: %lld ms", ps.nrecords, (long long)(mono_ms() - t));
+			t = mono_ms();
+			ok = ok && build_copy(&ps) == 0 && store_clicks(app, a, &ps, state) == 0;
 			db_guard(app->db, false);
 			log_debug("ingest: COPY %ld records: %lld ms", ps.nrecords, (long long)(mono_ms() - t));
-			t = mono_ms();
-			ok = ok && ensure_days(app, a, &ps) == 0 && (fresh = store_batch(app, a)) != NULL;
-			log_debug("ingest: insert: %lld ms", (long long)(mono_ms() - t));
 			if (!ok && state[0] == '\0')
 				snprintf(state, sizeof state, "%s", db_sqlstate(app->db));
 		}
@@ -867,6 +1129,16 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 					 s->name, s->corrupt, s->bad, s->torn);
 		}
 	}
+	/* The stored clicks, for the events and the window. */
+	if (any) {
+		fresh = malloc((size_t)(ps.nrecords > 0 ? ps.nrecords : 1) * sizeof *fresh);
+		if (fresh == NULL)
+			goto out;
+		for (long i = 0; i < ps.nrecords; i++)
+			if (ps.recs[i].stored)
+				fresh[nstored++] = &ps.recs[i];
+		remember(&ps);
+	}
 	/* Events: the clicks just stored, and any stored earlier whose events
 	 * did not make it (a run killed in between, or Redis down). */
 	PGresult *old = NULL;
@@ -881,12 +1153,13 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 	bool pending = ps.nrepub > 0 && old == NULL;
 	if (fresh)
 		crash_point("ingest.after_commit"); /* stored, events not sent */
-	if (publish(app, a, old) == 0 && publish(app, a, fresh) == 0 && !pending) {
+	if (publish(app, a, old ? PQntuples(old) : 0, event_of_row, old) == 0 &&
+	    publish(app, a, nstored, event_of_rec, fresh) == 0 && !pending) {
 		if (fresh)
 			crash_point("ingest.after_publish"); /* events sent, not marked */
 		if (mark_published(app, a, &ps) != 0)
 			goto out;
-		*published_out += (fresh ? PQntuples(fresh) : 0) + (old ? PQntuples(old) : 0);
+		*published_out += nstored + (old ? PQntuples(old) : 0);
 	}
 	/* Closed, read to the end, stored and published: done. */
 	for (size_t i = 0; i < ps.nseg; i++) {
@@ -900,11 +1173,11 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		}
 		db_execp(app->db, a, "DELETE FROM journal_segments WHERE name = $1", s->name);
 	}
-	result = fresh ? PQntuples(fresh) : 0;
-	if (fresh && ps.nrecords > PQntuples(fresh))
-		log_info("ingest: %ld records were stored already (replayed segment)",
-			 ps.nrecords - PQntuples(fresh));
+	result = nstored;
+	if (fresh && ps.nrecords > nstored)
+		log_info("ingest: %ld records were stored already (replayed segment)", ps.nrecords - nstored);
 out:
+	free(fresh);
 	pass_free(&ps);
 	return result;
 }
@@ -924,6 +1197,12 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 		close(lfd);
 		return EX_OK;
 	}
+	win = dupwin_new();
+	win_trimmed = 0;
+	if (win == NULL) {
+		close(lfd);
+		return EX_OSERR;
+	}
 	int rc = EX_OK;
 	long total = 0, published = 0;
 	int64_t t0 = mono_ms(), deadline = t0 + app->cfg.cron_ingest_loop_s * 1000;
@@ -939,6 +1218,14 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 			continue;
 		if (n < 0) {
 			ready = false; /* a new connection needs its temp table again */
+			/* A commit whose answer was lost may have stored clicks the
+			 * window does not hold: it loads again from the database. */
+			struct dupwin *fresh_win = dupwin_new();
+			if (fresh_win) {
+				dupwin_free(win);
+				win = fresh_win;
+				win_trimmed = 0;
+			}
 			rc = EX_TEMPFAIL;
 			if (once)
 				break;
@@ -955,6 +1242,8 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 	if (total > 0)
 		log_info("ingested %ld clicks in %lld ms (%.0f/s), %ld events published", total, (long long)ms,
 			 ms ? total * 1000.0 / ms : 0.0, published);
+	dupwin_free(win);
+	win = NULL;
 	close(lfd);
 	return rc;
 }

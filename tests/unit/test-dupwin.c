@@ -1,0 +1,123 @@
+/* The ingest's duplicate window: the 60 s rule, coverage and eviction,
+ * and a randomized comparison with a brute-force search. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dupwin.h"
+#include "unit.h"
+
+static void fp_of(unsigned v, unsigned char fp[16])
+{
+	memset(fp, 0, 16);
+	for (int i = 0; i < 16; i++)
+		fp[i] = (unsigned char)((v * 2654435761u) >> (i % 4 * 8)) ^ (unsigned char)i;
+}
+
+static void test_rule(void)
+{
+	struct dupwin *w = dupwin_new();
+	unsigned char a[16], b[16];
+	fp_of(1, a);
+	fp_of(2, b);
+	CU_ASSERT_EQUAL(dupwin_add(w, a, 1000000, 11), 0);
+	CU_ASSERT_TRUE(dupwin_seen(w, a, 1000000 + 60000, 12));   /* exactly 60 s later */
+	CU_ASSERT_FALSE(dupwin_seen(w, a, 1000000 + 60001, 12));  /* just past */
+	CU_ASSERT_TRUE(dupwin_seen(w, a, 1000000, 12));           /* same millisecond */
+	CU_ASSERT_FALSE(dupwin_seen(w, a, 999999, 12));           /* a later click does not count */
+	CU_ASSERT_FALSE(dupwin_seen(w, a, 1000500, 11));          /* the click itself */
+	CU_ASSERT_FALSE(dupwin_seen(w, b, 1000500, 12));          /* another visitor */
+	CU_ASSERT_EQUAL(dupwin_count(w), 1);
+	dupwin_free(w);
+}
+
+static void test_coverage(void)
+{
+	struct dupwin *w = dupwin_new();
+	int64_t to;
+	CU_ASSERT_TRUE(dupwin_need(w, 5000, &to));
+	CU_ASSERT_EQUAL(to, INT64_MAX);
+	dupwin_loaded(w, 5000);
+	CU_ASSERT_FALSE(dupwin_need(w, 5000, &to));
+	CU_ASSERT_FALSE(dupwin_need(w, 90000, &to));
+	CU_ASSERT_TRUE(dupwin_need(w, 4000, &to));
+	CU_ASSERT_EQUAL(to, 5000);
+	dupwin_loaded(w, 4000);
+	CU_ASSERT_FALSE(dupwin_need(w, 4000, &to));
+	dupwin_evict(w, 7000);
+	CU_ASSERT_TRUE(dupwin_need(w, 6999, &to));
+	CU_ASSERT_EQUAL(to, 7000);
+	CU_ASSERT_FALSE(dupwin_need(w, 7000, &to));
+	dupwin_free(w);
+}
+
+static void test_evict(void)
+{
+	struct dupwin *w = dupwin_new();
+	unsigned char fp[16];
+	for (unsigned i = 0; i < 50000; i++) {
+		fp_of(i % 1000, fp);
+		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, (int64_t)i * 10, i), 0);
+	}
+	dupwin_loaded(w, 0);
+	dupwin_evict(w, 250000); /* keeps i >= 25000 */
+	CU_ASSERT_EQUAL(dupwin_count(w), 25000);
+	fp_of(7, fp);
+	/* i = 25007 (ms 250070) is kept: seen from a click 10 s later. */
+	CU_ASSERT_TRUE(dupwin_seen(w, fp, 260070, 1u << 30));
+	/* i = 24007 (ms 240070) is gone, and nothing else of fp 7 is near. */
+	CU_ASSERT_FALSE(dupwin_seen(w, fp, 240080, 1u << 30));
+	dupwin_free(w);
+}
+
+/* Random clicks over few fingerprints, against a brute-force search. */
+static void test_random(void)
+{
+	enum { N = 20000, Q = 20000 };
+	struct { unsigned fp; int64_t ms; uint64_t id; } *c = malloc(N * sizeof *c);
+	struct dupwin *w = dupwin_new();
+	srand(42);
+	unsigned char fp[16];
+	for (int i = 0; i < N; i++) {
+		c[i].fp = (unsigned)rand() % 3000;
+		c[i].ms = rand() % 3600000;
+		c[i].id = (uint64_t)i;
+		fp_of(c[i].fp, fp);
+		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, c[i].ms, c[i].id), 0);
+	}
+	int wrong = 0, hits = 0;
+	for (int q = 0; q < Q; q++) {
+		unsigned f = (unsigned)rand() % 3000;
+		int64_t ms = rand() % 3600000;
+		uint64_t id = (uint64_t)(rand() % (N * 2));
+		bool want = false;
+		for (int i = 0; i < N && !want; i++)
+			want = c[i].fp == f && c[i].ms <= ms && c[i].ms >= ms - DUPWIN_SPAN_MS && c[i].id != id;
+		fp_of(f, fp);
+		if (dupwin_seen(w, fp, ms, id) != want)
+			wrong++;
+		hits += want;
+	}
+	CU_ASSERT_EQUAL(wrong, 0);
+	CU_ASSERT_TRUE(hits > Q / 20); /* the comparison covered both answers */
+	dupwin_free(w);
+	free(c);
+}
+
+static void test_hash(void)
+{
+	CU_ASSERT_EQUAL(dupwin_hash("", 0), 0xcbf29ce484222325ULL);
+	CU_ASSERT_EQUAL(dupwin_hash("a", 1), 0xaf63dc4c8601ec8cULL);
+	CU_ASSERT_NOT_EQUAL(dupwin_hash("0Vby5pj4Sgw4CMwa93Aosy1SZd0P", 28),
+			    dupwin_hash("0Vby5pj4Sgw4CMwa93Aosy1SZd0Q", 28));
+}
+
+static const struct unit_case cases[] = {
+	{"60 s rule", test_rule},
+	{"coverage", test_coverage},
+	{"eviction", test_evict},
+	{"random against brute force", test_random},
+	{"id hash", test_hash},
+	{NULL, NULL},
+};
+
+UNIT_MAIN("dupwin")
