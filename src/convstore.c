@@ -143,9 +143,9 @@ static int ensure_prepared(PGconn *c, int which, const char *sql, int n);
  * a partitioned table, and planning it on every request (pruning the
  * clicks partitions) cost more than running it. A reconnect (new backend
  * pid) prepares again. */
-enum { PS_LOOKUP, PS_INSERT, PS_UPDATE, PS_EXISTING, PS_TENANT, PS_COUNT };
+enum { PS_LOOKUP, PS_INSERT, PS_UPDATE, PS_EXISTING, PS_TENANT, PS_FAST, PS_COUNT };
 static const char *ps_names[PS_COUNT] = {"conv_lookup", "conv_insert", "conv_update", "conv_existing",
-					 "conv_tenant"};
+					 "conv_tenant", "conv_fast"};
 /* The tenant for row-level security, prepared too: parsing and planning
  * even this one-liner on every postback was measurable. */
 static const char TENANT_SQL[] = "SELECT set_config('afftok.tenant_id', $1, true)";
@@ -271,6 +271,22 @@ static const char *scope_tenant(struct arena *a, const struct auth *au)
 	return au->tenant_id > 0 ? ll(a, au->tenant_id) : "*";
 }
 
+/* Opens the scope unless it is open (own_scope only): BEGIN and the tenant
+ * in one round trip. */
+static int need_scope(struct app *app, struct arena *a, const struct conv_actor *who)
+{
+	if (!who->own_scope || scope_open)
+		return 0;
+	const char *tp[1] = {scope_tenant(a, &who->auth)};
+	const struct pq q[2] = {
+		{-1, "BEGIN", 0, NULL},
+		{PS_TENANT, TENANT_SQL, 1, tp},
+	};
+	PGresult *r2[2];
+	scope_open = true;
+	return pipe_run(app, a, q, 2, r2);
+}
+
 static int scope_close(struct app *app, struct arena *a, bool commit)
 {
 	scope_open = false;
@@ -297,7 +313,18 @@ static const char *LOOKUP_SQL =
 	"  WHERE c.click_id = $1 AND c.created_at = $2::timestamptz) x ON true";
 
 enum { L_SECRET, L_REQSIG, L_TENANT, L_OFFER, L_AFF, L_LINK, L_BILLABLE, L_ADV, L_CUR, L_PTYPE,
-       L_PVAL, L_RTYPE, L_RVAL, L_EXPIRED, L_CAPD, L_CAPT, L_TRUSTPX, L_CONVINV };
+       L_PVAL, L_RTYPE, L_RVAL, L_EXPIRED, L_CAPD, L_CAPT, L_TRUSTPX, L_CONVINV,
+       /* afftok_postback() only (sql/095): what it did */
+       F_KIND, F_ID, F_STATUS, F_PAYOUT, F_CLICK, F_REASON };
+
+/* The fast path (sql/095_postback_function.sql): lookup, checks and insert
+ * with its audit row, event and affiliate postback in one statement and one
+ * round trip, when the conversion is new and nothing needs C; else it
+ * returns the same columns as LOOKUP_SQL (and, for a known transaction id,
+ * that conversion) and the code below goes on from there. */
+static const char FAST_SQL[] =
+	"SELECT * FROM afftok_postback($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+	"$15, $16, $17, $18, $19, $20)";
 
 static int fail(struct conv_result *out, enum conv_outcome o, const char *msg)
 {
@@ -424,8 +451,43 @@ static int record(struct app *app, struct arena *a, const struct conv_input *in,
 	 * the click with its offer, straight from the click's partition. */
 	const char *lp[4] = {in->click_id, clickat, ll(a, au->tenant_id),
 			     ll(a, au->scope == SCOPE_ADVERTISER ? au->advertiser_id : 0)};
+	const char *actor = au->key_id ? arena_sprintf(a, "key:%lld", au->key_id)
+				       : arena_sprintf(a, "%s", who->source);
+	char amount[DEC_STR_MAX], evt[32];
+	dec_format(in->amount, 0, amount);
+	/* A conversion already known (the fast path found it): id, status,
+	 * payout, click id. */
+	const char *known[4] = {NULL, NULL, NULL, NULL};
 	PGresult *res;
-	if (who->own_scope) {
+	if (who->own_scope && who->signature == NULL) {
+		/* The fast path: one statement, its own transaction. A
+		 * signature needs the secret decrypted here first: not this way. */
+		new_event_id(evt);
+		evt[28] = '\0';
+		const char *fp[20] = {
+			scope_tenant(a, au), in->click_id, clickat, lp[2], lp[3],
+			who->check_signature && au->scope == SCOPE_ADVERTISER ? "t" : "f",
+			in->transaction_id, in->txid_derived ? "t" : "f", conv_status_name(in->status),
+			in->event, in->has_amount ? amount : NULL, in->currency, in->adv_sub[0],
+			in->adv_sub[1], in->adv_sub[2], in->adv_sub[3], in->adv_sub[4], who->source, actor,
+			evt};
+		res = exec_prepared(app, a, PS_FAST, FAST_SQL, 20, fp);
+		if (res == NULL || PQntuples(res) != 1)
+			return unavailable(app, out);
+		const char *kind = db_val(res, 0, F_KIND);
+		enum conv_status st;
+		if (kind && !strcmp(kind, "recorded")) {
+			if (!conv_status_from_name(db_val(res, 0, F_STATUS), &st))
+				return -1;
+			fill_ok(out, CO_RECORDED, db_val(res, 0, F_ID), db_val(res, 0, F_PAYOUT), in->click_id);
+			out->status = conv_status_name(st);
+			out->reason = db_val(res, 0, F_REASON);
+			return 0;
+		}
+		if (kind && !strcmp(kind, "exists"))
+			for (int i = 0; i < 4; i++)
+				known[i] = db_val(res, 0, F_ID + i);
+	} else if (who->own_scope) {
 		/* BEGIN, the tenant for RLS and the lookup: one round trip. */
 		const char *tp[1] = {scope_tenant(a, au)};
 		const struct pq q[3] = {
@@ -458,7 +520,8 @@ static int record(struct app *app, struct arena *a, const struct conv_input *in,
 	const char *tenant = db_val(res, 0, L_TENANT);
 	if (tenant == NULL || (au->tenant_id && atoll(tenant) != au->tenant_id)) {
 		if (who->may_defer && ms >= now_ms() - CONV_PENDING_MAX_AGE_S * 1000LL)
-			return store_pending(app, a, in, who, clickat, out);
+			return need_scope(app, a, who) != 0 ? unavailable(app, out)
+							     : store_pending(app, a, in, who, clickat, out);
 		return fail(out, CO_CLICK_NOT_FOUND, "no such click");
 	}
 	if (au->scope == SCOPE_ADVERTISER && atoll(db_val(res, 0, L_ADV)) != au->advertiser_id)
@@ -505,7 +568,8 @@ static int record(struct app *app, struct arena *a, const struct conv_input *in,
 	bool exists = false;
 	if ((capd || capt) && status != CONV_REJECTED) {
 		bool over;
-		if (check_caps(app, a, tenant, offer, in->transaction_id, capd, capt, &over, &exists) != 0)
+		if (need_scope(app, a, who) != 0 ||
+		    check_caps(app, a, tenant, offer, in->transaction_id, capd, capt, &over, &exists) != 0)
 			return unavailable(app, out);
 		if (over && !exists) {
 			status = CONV_REJECTED;
@@ -513,12 +577,11 @@ static int record(struct app *app, struct arena *a, const struct conv_input *in,
 		}
 	}
 
-	char amount[DEC_STR_MAX], pay[DEC_STR_MAX], rev[DEC_STR_MAX], evt[32];
-	dec_format(in->amount, 0, amount);
+	char pay[DEC_STR_MAX], rev[DEC_STR_MAX];
 	dec_format(payout, 2, pay);
 	dec_format(revenue, 2, rev);
-	const char *actor = au->key_id ? arena_sprintf(a, "key:%lld", au->key_id)
-				       : arena_sprintf(a, "%s", who->source);
+	if (known[0])
+		exists = true;
 	for (int attempt = 0; attempt < 4; attempt++) {
 		/* 7. New: insert; a conflict means it exists (or just got in). */
 		if (!exists) {
@@ -531,7 +594,9 @@ static int record(struct app *app, struct arena *a, const struct conv_input *in,
 				offer_cur, pay, rev, in->adv_sub[0], in->adv_sub[1], in->adv_sub[2], in->adv_sub[3],
 				in->adv_sub[4], who->source, actor, evt};
 			PGresult *ins;
-			if (who->own_scope && scope_open) {
+			if (need_scope(app, a, who) != 0)
+				return unavailable(app, out);
+			if (who->own_scope) {
 				/* The insert and its COMMIT: one round trip. */
 				const struct pq q[2] = {{PS_INSERT, insert_sql, 25, p}, {-1, "COMMIT", 0, NULL}};
 				PGresult *r2[2];
@@ -552,33 +617,33 @@ static int record(struct app *app, struct arena *a, const struct conv_input *in,
 				return 0;
 			}
 		}
-		if (who->own_scope && !scope_open) {
-			/* The insert committed nothing: a new scope for what follows. */
-			const char *tp[1] = {scope_tenant(a, au)};
-			const struct pq q[2] = {
-				{-1, "BEGIN", 0, NULL},
-				{PS_TENANT, TENANT_SQL, 1, tp},
-			};
-			PGresult *r2[2];
-			scope_open = true;
-			if (pipe_run(app, a, q, 2, r2) != 0)
-				return unavailable(app, out);
-		}
 		/* 8. Known transaction: same status is a duplicate, a permitted
 		 * change an update (guarded by the old status, so two racing
-		 * changes cannot both apply), anything else 409. */
-		const char *ep[3] = {tenant, offer, in->transaction_id};
-		PGresult *ex = exec_prepared(app, a, PS_EXISTING,
-			"SELECT id, status, payout::text, click_id FROM conversions "
-			"WHERE tenant_id = $1 AND offer_id = $2 AND transaction_id = $3", 3, ep);
-		if (ex == NULL)
-			return unavailable(app, out);
-		if (PQntuples(ex) == 0) {
-			exists = false;
-			continue;
+		 * changes cannot both apply), anything else 409. The fast path
+		 * may have read it already. */
+		const char *ex[4];
+		if (known[0]) {
+			memcpy(ex, known, sizeof ex);
+			known[0] = NULL;
+		} else {
+			/* The insert committed nothing: a new scope for what follows. */
+			if (need_scope(app, a, who) != 0)
+				return unavailable(app, out);
+			const char *ep[3] = {tenant, offer, in->transaction_id};
+			PGresult *er = exec_prepared(app, a, PS_EXISTING,
+				"SELECT id, status, payout::text, click_id FROM conversions "
+				"WHERE tenant_id = $1 AND offer_id = $2 AND transaction_id = $3", 3, ep);
+			if (er == NULL)
+				return unavailable(app, out);
+			if (PQntuples(er) == 0) {
+				exists = false;
+				continue;
+			}
+			for (int i = 0; i < 4; i++)
+				ex[i] = db_val(er, 0, i);
 		}
 		enum conv_status old;
-		if (!conv_status_from_name(db_val(ex, 0, 1), &old))
+		if (!conv_status_from_name(ex[1], &old))
 			return -1;
 		/* A change asked for by the advertiser: rejections AffTok made
 		 * itself (cap, invalid click) do not make a repeat a change. */
@@ -587,11 +652,11 @@ static int record(struct app *app, struct arena *a, const struct conv_input *in,
 			want = CONV_PENDING;
 		switch (conv_transition(old, want)) {
 		case CONV_T_DUPLICATE:
-			fill_ok(out, CO_DUPLICATE, db_val(ex, 0, 0), db_val(ex, 0, 2), db_val(ex, 0, 3));
+			fill_ok(out, CO_DUPLICATE, ex[0], ex[2], ex[3]);
 			out->status = conv_status_name(old);
 			return 0;
 		case CONV_T_CONFLICT:
-			fill_ok(out, CO_CONFLICT, db_val(ex, 0, 0), db_val(ex, 0, 2), db_val(ex, 0, 3));
+			fill_ok(out, CO_CONFLICT, ex[0], ex[2], ex[3]);
 			out->status = conv_status_name(old);
 			out->message = arena_sprintf(a, "the conversion is %s and cannot become %s",
 						     conv_status_name(old), conv_status_name(want));
@@ -601,13 +666,15 @@ static int record(struct app *app, struct arena *a, const struct conv_input *in,
 		}
 		new_event_id(evt);
 		evt[28] = '\0';
-		const char *u[7] = {conv_status_name(want), db_val(ex, 0, 0), conv_status_name(old),
+		const char *u[7] = {conv_status_name(want), ex[0], conv_status_name(old),
 				    who->source, actor, evt, NULL};
+		if (need_scope(app, a, who) != 0)
+			return unavailable(app, out);
 		PGresult *up = exec_prepared(app, a, PS_UPDATE, update_sql, 7, u);
 		if (up == NULL)
 			return unavailable(app, out);
 		if (PQntuples(up) == 1) {
-			fill_ok(out, CO_UPDATED, db_val(up, 0, 0), db_val(up, 0, 1), db_val(ex, 0, 3));
+			fill_ok(out, CO_UPDATED, db_val(up, 0, 0), db_val(up, 0, 1), ex[3]);
 			out->status = conv_status_name(want);
 			out->previous_status = conv_status_name(old);
 			return 0;

@@ -24,6 +24,17 @@ cid=$(json 'd["conversion_id"]')
 eq "stored exactly: amount, payout, revenue, currency, status, adv_sub1" \
 	"10.000000|2.500000|4.000000|USD|approved|a1|postback" \
 	"$(sql "SELECT amount, payout, revenue, currency, status, adv_sub1, source FROM conversions WHERE id = $cid")"
+# An unsigned postback takes the fast path (sql/095_postback_function.sql),
+# which builds its event data in SQL: it must be the object convstore.c's
+# EVENT_DATA builds (GET /admin/conversions/<id> is that one), apart from
+# previous_status (events only) and id (the admin object only).
+ev=$(sql "SELECT data::text FROM event_outbox WHERE type = 'conversion.created' AND data->>'conversion_id' = '$cid'")
+admin GET "/admin/conversions/$cid"
+canon() { python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop(sys.argv[1]); print(json.dumps(d, sort_keys=True))' "$1"; }
+eq "fast path: event data = the C statements' conversion object" \
+	"$(printf '%s' "$BODY" | canon id)" "$(printf '%s' "$ev" | canon previous_status)"
+eq "fast path: audit row with the key as actor" "|approved|postback|key:" \
+	"$(sql "SELECT coalesce(old_status, '') || '|' || new_status || '|' || source || '|' || regexp_replace(actor, '[0-9]+$', '') FROM conversion_status_log WHERE conversion_id = $cid")"
 
 # Duplicate: same transaction, same status -> nothing changes.
 pb "$key" "click_id=$c1&transaction_id=order-1&amount=10.00"
