@@ -2,14 +2,15 @@
  * the real code of the click path (click_process, click_record,
  * journal_append), for bench/ingest.sh to time `afftokctl ingest` alone.
  *
- *   ingest-gen DIR N SECRET_KEY_FILE TENANT LINK:OFFER:AFFILIATE[,...] [WRITERS]
+ *   ingest-gen DIR N SECRET_KEY_FILE TENANT LINK:OFFER:AFFILIATE[,...] [WRITERS [SIGNED%]]
  *
  * The clicks are spread over the N / 2,000 seconds before now (2,000 clicks
  * a second), across the given links, WRITERS (4) interleaved segment files
- * as a pool of workers leaves them. Every click comes through a signed link
- * with its own nonce, except that about 1 % reuse an earlier nonce
- * (replays) and about 2 % repeat an earlier visitor on the same link within
- * seconds (duplicate fingerprints), so the ingest rules have work to do.
+ * as a pool of workers leaves them. SIGNED% (100) of the clicks come
+ * through a signed link with its own nonce, except that about 1 % reuse an
+ * earlier nonce (replays); the others through the bare link code. About 2 %
+ * repeat an earlier visitor on the same link within seconds (duplicate
+ * fingerprints), so the ingest rules have work to do.
  * Addresses come from a pool of 200,000, user agents from a few real ones.
  * Country and device are set as the traffic checks would (they need the
  * running application); everything else is the worker's own record. */
@@ -88,7 +89,8 @@ int main(int argc, char **argv)
 		nlinks++;
 	}
 	int nwriters = argc > 6 ? atoi(argv[6]) : 4;
-	if (nlinks == 0 || n <= 0 || nwriters < 1 || nwriters > MAX_WRITERS)
+	int signed_pct = argc > 7 ? atoi(argv[7]) : 100;
+	if (nlinks == 0 || n <= 0 || nwriters < 1 || nwriters > MAX_WRITERS || signed_pct < 0 || signed_pct > 100)
 		return 64;
 	rng ^= (unsigned long long)now_ms();
 	struct journal *jw[MAX_WRITERS];
@@ -133,7 +135,10 @@ int main(int argc, char **argv)
 		struct link_entry *l = &links[v.link];
 		char sig[SIGN_SIG_LEN + 1], token[200];
 		sign_compute((const unsigned char *)secret, 64, l->code, ms / 1000, v.nonce, sig);
-		snprintf(token, sizeof token, "%s.%lld.%s.%s", l->code, (long long)(ms / 1000), v.nonce, sig);
+		if ((int)((r >> 24) % 100) < signed_pct)
+			snprintf(token, sizeof token, "%s.%lld.%s.%s", l->code, (long long)(ms / 1000), v.nonce, sig);
+		else
+			snprintf(token, sizeof token, "%s", l->code);
 		struct param params[] = {{"sub1", "bench"}, {"sub2", "campaign-7"}};
 		struct click c;
 		memset(&c, 0, sizeof c);

@@ -2,7 +2,8 @@
 # bench/ingest.sh: `afftokctl ingest` alone, from journal to PostgreSQL.
 #
 #   scripts/local up        (or AFFTOK_RUN_DIR=... AFFTOK_BUILD_DIR=... of a running stack)
-#   bench/ingest.sh         BENCH_CLICKS (200000) clicks, BENCH_LINKS (20) links
+#   bench/ingest.sh         BENCH_CLICKS (200000) clicks, BENCH_LINKS (20) links,
+#                           BENCH_SIGNED (100): percent of clicks through signed links
 #                           BENCH_CTL: another afftokctl to time (A/B against an older build)
 #
 # bench/ingest-gen (built here, linked to libafftok) writes the clicks with
@@ -44,7 +45,7 @@ done
 sed -e "s|^dir = .*|dir = $W/journal|" "$CONF" >"$W/afftok.conf"
 key=$(sed -n 's/^secret_key_file = //p' "$CONF")
 t=$(date +%s.%N)
-"$BUILD/bench/ingest-gen" "$W/journal" "$N" "$key" "$T" "$links" 4
+"$BUILD/bench/ingest-gen" "$W/journal" "$N" "$key" "$T" "$links" 4 "${BENCH_SIGNED:-100}"
 echo "journal: $N clicks, $(ls "$W/journal" | grep -c '\.rdy$') segments," \
 	"$(($(cat "$W"/journal/*.rdy | wc -c) / 1048576)) MB, written in $(awk -v t="$t" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - t}') s"
 
@@ -75,6 +76,19 @@ rows=$(psql_ "SELECT count(*), count(DISTINCT click_id), count(*) FILTER (WHERE 
 read -r total distinct replays dups <<<"$rows"
 echo "rows: $total ($distinct distinct ids), $replays replays, $dups duplicates"
 [ "$total" = "$N" ] && [ "$distinct" = "$N" ] || { echo "FAIL: expected $N rows, one per click"; exit 1; }
+# The duplicate rule recomputed from the stored rows: a click is a duplicate
+# when a click of its fingerprint within the 60 s before it was stored by an
+# earlier batch (ingested_at: its transaction's start) or comes before it in
+# its own batch (by time, then id).
+wrong=$(psql_ "CREATE TEMP TABLE b AS SELECT click_id, created_at, ingested_at, fingerprint, is_unique
+	FROM clicks WHERE link_id IN ($(sed 's/:[0-9]*:[0-9]*//g' <<<"$links"));
+	CREATE INDEX ON b (fingerprint); ANALYZE b;
+	SELECT count(*) FROM (SELECT c.is_unique, EXISTS (SELECT 1 FROM b d WHERE d.fingerprint = c.fingerprint
+		AND d.click_id <> c.click_id AND d.created_at BETWEEN c.created_at - interval '60 s' AND c.created_at
+		AND (d.ingested_at < c.ingested_at OR (d.ingested_at = c.ingested_at
+			AND (d.created_at, d.click_id) < (c.created_at, c.click_id)))) AS dup FROM b c) x
+	WHERE dup = is_unique" | tail -n 1)
+[ "$wrong" = 0 ] || { echo "FAIL: $wrong clicks where is_unique disagrees with the duplicate rule"; exit 1; }
 echo "ingest: $N clicks in $wall s wall = $(awk -v n="$N" -v w="$wall" 'BEGIN {printf "%d", n / w}')/s;" \
 	"CPU $cpu s (afftokctl $cu + $cs, PostgreSQL and Redis $side of which Redis $redis) =" \
 	"$(awk -v n="$N" -v c="$cpu" 'BEGIN {printf "%d", (c > 0 ? n / c : 0)}') clicks per CPU-second;" \

@@ -7,6 +7,19 @@
 
 #include "db.h"
 #include "kv.h"
+#include "log.h"
+
+/* [general] log_level as a level; false when it names none. */
+static bool log_level_of(const char *name, enum log_level *out)
+{
+	static const char *names[] = {"error", "warning", "info", "debug"};
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(name, names[i])) {
+			*out = (enum log_level)i;
+			return true;
+		}
+	return false;
+}
 
 int app_init(struct app *app, const char *config_path, const char *appname, char *err,
 	     size_t errlen)
@@ -17,6 +30,12 @@ int app_init(struct app *app, const char *config_path, const char *appname, char
 	if (master_key_load(&app->mk, app->cfg.secret_key_file, err, errlen) != 0)
 		return -1;
 	const struct config *c = &app->cfg;
+	enum log_level lvl;
+	if (!log_level_of(c->log_level, &lvl)) {
+		snprintf(err, errlen, "[general] log_level: '%s' is not error, warning, info or debug", c->log_level);
+		return -1;
+	}
+	log_set_level(lvl);
 	app->db = db_new(c->db_conninfo, (int)c->db_connect_timeout_s, (int)c->db_statement_timeout_ms,
 			 appname);
 	if (c->db_replica_conninfo[0])
