@@ -31,6 +31,7 @@
  * from overlapping even when started by hand. */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,13 +60,18 @@
 #define BATCH_RECORDS 200000
 #define POLL_MS 200
 #define RETRY_NOW (-2) /* run_pass: a batch was refused for its data; split it and go on */
-/* The window keeps this much before the newest click it saw, and is
- * trimmed when it has doubled since the last trim. */
-#define WINDOW_KEEP_MS (120 * 1000)
+/* The window keeps this much before the newest click it saw (a batch
+ * reaching further back loads that part from the database again), and is
+ * trimmed when it has doubled since the last trim. 40 bytes a click kept:
+ * 72 MB at 10,000 clicks/s. */
+#define WINDOW_KEEP_MS (180 * 1000)
 #define WINDOW_MIN_TRIM 262144
 
+#define WINDOW_FILE_MAX_AGE_S 300 /* an older window file is not trusted */
+
 static struct dupwin *win;
-static size_t win_trimmed; /* its size after the last trim */
+static size_t win_trimmed;            /* its size after the last trim */
+static int64_t win_newest = INT64_MIN; /* the newest click it holds */
 
 /* Records per batch: BATCH_RECORDS, halved while batches are refused for
  * their data (a record PostgreSQL will not take), down to the one record
@@ -101,6 +107,7 @@ struct rec {
 	bool nonce_first;             /* the batch's earliest click holding its nonce */
 	bool dup, replay;             /* the rules' answers */
 	bool stored;                  /* stored by this pass (not found stored already) */
+	bool prior;                   /* found stored already (its events go out again) */
 };
 
 struct pass {
@@ -177,6 +184,28 @@ static void journal_instance(const char *instance, char *out, size_t cap)
 			*c = '_';
 }
 
+/* The creation time in a segment's name ("<instance>-<pid>-<ms>-<seq>"). */
+static long long segment_ms(const char *name)
+{
+	const char *seq = strrchr(name, '-');
+	if (seq == NULL || seq == name)
+		return 0;
+	const char *ms = seq - 1;
+	while (ms > name && ms[-1] != '-')
+		ms--;
+	return atoll(ms);
+}
+
+/* Oldest segments first: a batch then holds the earliest clicks waiting,
+ * and the duplicate window moves forward instead of loading older times
+ * again for the next batch. */
+static int cmp_segment(const void *a, const void *b)
+{
+	const struct segment *x = a, *y = b;
+	long long p = segment_ms(x->name), q = segment_ms(y->name);
+	return p != q ? (p > q) - (p < q) : strcmp(x->name, y->name);
+}
+
 static int list_segments(struct app *app, struct pass *ps)
 {
 	DIR *dir = opendir(app->cfg.journal_dir);
@@ -223,6 +252,7 @@ static int list_segments(struct app *app, struct pass *ps)
 		ps->nseg++;
 	}
 	closedir(dir);
+	qsort(ps->seg, ps->nseg, sizeof *ps->seg, cmp_segment);
 	return 0;
 }
 
@@ -589,20 +619,25 @@ static int copy_in(PGconn *conn, const char *sql, const char *data, size_t len, 
 	return ok ? 0 : -1;
 }
 
-static bool exec_ok(struct app *app, struct arena *a, const char *sql)
+static bool run_sql(struct db *db, struct arena *a, const char *sql)
 {
-	return db_exec(app->db, a, sql, 0, NULL) != NULL;
+	return db_exec(db, a, sql, 0, NULL) != NULL;
 }
 
-static int setup_session(struct app *app, struct arena *a)
+static bool exec_ok(struct app *app, struct arena *a, const char *sql)
+{
+	return run_sql(app->db, a, sql);
+}
+
+static int setup_session(struct db *db, struct arena *a)
 {
 	/* The batch statements look expensive to the planner, and JIT
 	 * compiling them costs more (300 ms a statement) than running them. */
-	return exec_ok(app, a, "SET jit = off") && exec_ok(app, a, "SET work_mem = '256MB'") &&
-	       exec_ok(app, a, "CREATE TEMP TABLE IF NOT EXISTS nonce_stage (tenant_id bigint, nonce text, "
-			       "link_id bigint, click_id text, created_at timestamptz) ON COMMIT DELETE ROWS") &&
-	       exec_ok(app, a, "CREATE TEMP TABLE IF NOT EXISTS click_stage ON COMMIT DELETE ROWS AS SELECT "
-			       CLICK_COLUMNS " FROM clicks WITH NO DATA") ? 0 : -1;
+	return run_sql(db, a, "SET jit = off") && run_sql(db, a, "SET work_mem = '256MB'") &&
+	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS nonce_stage (tenant_id bigint, nonce text, "
+			      "link_id bigint, click_id text, created_at timestamptz) ON COMMIT DELETE ROWS") &&
+	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS click_stage ON COMMIT DELETE ROWS AS SELECT "
+			      CLICK_COLUMNS " FROM clicks WITH NO DATA") ? 0 : -1;
 }
 
 /* Makes the window cover the batch: every stored click from 60 s before
@@ -622,9 +657,9 @@ static int load_window(struct app *app, struct arena *a, struct pass *ps)
 	fmt_i64(f, from);
 	fmt_i64(u, to);
 	const char *sql = to == INT64_MAX
-		? "SELECT fingerprint, (extract(epoch FROM created_at) * 1000)::bigint, click_id FROM clicks "
+		? "SELECT fingerprint, round(date_part('epoch', created_at) * 1000)::bigint, click_id FROM clicks "
 		  "WHERE created_at >= to_timestamp($1::bigint / 1000.0)"
-		: "SELECT fingerprint, (extract(epoch FROM created_at) * 1000)::bigint, click_id FROM clicks "
+		: "SELECT fingerprint, round(date_part('epoch', created_at) * 1000)::bigint, click_id FROM clicks "
 		  "WHERE created_at >= to_timestamp($1::bigint / 1000.0) AND created_at < to_timestamp($2::bigint / 1000.0)";
 	PGresult *res = to == INT64_MAX ? db_execp(app->db, a, sql, f) : db_execp(app->db, a, sql, f, u);
 	if (res == NULL)
@@ -653,6 +688,13 @@ static void apply_window(struct pass *ps)
 	}
 }
 
+static void trim_window(void)
+{
+	if (win_newest != INT64_MIN)
+		dupwin_evict(win, win_newest - WINDOW_KEEP_MS);
+	win_trimmed = dupwin_count(win);
+}
+
 /* After the commit: the stored clicks join the window, which is trimmed to
  * the last WINDOW_KEEP_MS before the newest click when it has doubled. */
 static void remember(struct pass *ps)
@@ -672,11 +714,11 @@ static void remember(struct pass *ps)
 			return;
 		}
 	}
+	if (newest > win_newest)
+		win_newest = newest;
 	size_t n = dupwin_count(win);
-	if (newest != INT64_MIN && n > WINDOW_MIN_TRIM && n > 2 * win_trimmed) {
-		dupwin_evict(win, newest - WINDOW_KEEP_MS);
-		win_trimmed = dupwin_count(win);
-	}
+	if (n > WINDOW_MIN_TRIM && n > 2 * win_trimmed)
+		trim_window();
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -696,48 +738,63 @@ static void put_field(struct buf *b, const struct rec *r, int i)
 	buf_append(b, r->f[i], field_len(r, i));
 }
 
-/* The nonce claims of the batch (its earliest click for each valid nonce)
- * into link_nonces; a click whose claim was not taken, or that was not its
- * nonce's first, is a replay. state: SQLSTATE of a failure. */
-static int claim_nonces(struct app *app, struct arena *a, struct pass *ps, char *state)
+/* A share of the batch, stored in a transaction of its own on a
+ * connection of its own (see store_parts). */
+struct part {
+	struct db *db;
+	struct arena *a;
+	struct rec **recs;
+	long n;
+	struct buf copy;   /* its clicks as `clicks` rows */
+	struct buf nonces; /* its nonce claims */
+	const char *ingested_at; /* the batch's, the same in every part */
+	char state[6];     /* SQLSTATE of a failure */
+	int rc;
+};
+
+/* The nonce claims of the part (its batch's earliest click for each valid
+ * nonce) into link_nonces; a click whose claim was not taken, or that was
+ * not its nonce's first, is a replay. */
+static int claim_nonces(struct part *p)
 {
-	long k = 0;
-	for (long i = 0; i < ps->nrecords; i++) {
-		struct rec *r = &ps->recs[i];
-		r->replay = field_is(r, F_NONCE_OK, "t") && !r->nonce_first;
-		if (!field_is(r, F_NONCE_OK, "t") || !r->nonce_first)
-			continue;
-		put_field(&ps->nonces, r, F_TENANT);
-		buf_putc(&ps->nonces, '\t');
-		put_field(&ps->nonces, r, F_NONCE);
-		buf_putc(&ps->nonces, '\t');
-		put_field(&ps->nonces, r, F_LINK);
-		buf_putc(&ps->nonces, '\t');
-		put_field(&ps->nonces, r, F_ID);
-		buf_putc(&ps->nonces, '\t');
-		put_field(&ps->nonces, r, F_TIME);
-		buf_putc(&ps->nonces, '\n');
-		k++;
-	}
-	if (k == 0)
-		return 0;
-	if (!buf_ok(&ps->nonces))
-		return -1;
-	if (copy_in(db_conn(app->db), "COPY nonce_stage FROM STDIN", ps->nonces.p, ps->nonces.len, state) != 0)
-		return -1;
-	PGresult *res = db_exec(app->db, a,
-		"INSERT INTO link_nonces (tenant_id, nonce, link_id, click_id, created_at) "
-		"SELECT tenant_id, nonce, link_id, click_id, created_at FROM nonce_stage "
-		"ON CONFLICT DO NOTHING RETURNING click_id", 0, NULL);
-	if (res == NULL)
-		return -1;
-	struct rec **v = malloc((size_t)k * sizeof *v);
+	/* The claims in key order (tenant, link, nonce): the b-tree inserts
+	 * then walk the index's leaves in order instead of jumping. */
+	struct rec **v = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *v);
 	if (v == NULL)
 		return -1;
-	long m = 0;
-	for (long i = 0; i < ps->nrecords; i++)
-		if (field_is(&ps->recs[i], F_NONCE_OK, "t") && ps->recs[i].nonce_first)
-			v[m++] = &ps->recs[i];
+	long k = 0;
+	for (long i = 0; i < p->n; i++) {
+		struct rec *r = p->recs[i];
+		r->replay = field_is(r, F_NONCE_OK, "t") && !r->nonce_first;
+		if (field_is(r, F_NONCE_OK, "t") && r->nonce_first)
+			v[k++] = r;
+	}
+	qsort(v, (size_t)k, sizeof *v, cmp_nonce);
+	for (long i = 0; i < k; i++) {
+		struct rec *r = v[i];
+		put_field(&p->nonces, r, F_TENANT);
+		buf_putc(&p->nonces, '\t');
+		put_field(&p->nonces, r, F_NONCE);
+		buf_putc(&p->nonces, '\t');
+		put_field(&p->nonces, r, F_LINK);
+		buf_putc(&p->nonces, '\t');
+		put_field(&p->nonces, r, F_ID);
+		buf_putc(&p->nonces, '\t');
+		put_field(&p->nonces, r, F_TIME);
+		buf_putc(&p->nonces, '\n');
+	}
+	PGresult *res = NULL;
+	if (k > 0 && buf_ok(&p->nonces) &&
+	    copy_in(db_conn(p->db), "COPY nonce_stage FROM STDIN", p->nonces.p, p->nonces.len, p->state) == 0)
+		res = db_exec(p->db, p->a,
+			"INSERT INTO link_nonces (tenant_id, nonce, link_id, click_id, created_at) "
+			"SELECT tenant_id, nonce, link_id, click_id, created_at FROM nonce_stage "
+			"ON CONFLICT DO NOTHING RETURNING click_id", 0, NULL);
+	if (k == 0 || res == NULL) {
+		free(v);
+		return k == 0 ? 0 : -1;
+	}
+	long m = k;
 	qsort(v, (size_t)m, sizeof *v, cmp_id);
 	for (long i = 0; i < m; i++)
 		v[i]->replay = true; /* until its claim is among the ones taken */
@@ -752,77 +809,181 @@ static int claim_nonces(struct app *app, struct arena *a, struct pass *ps, char 
 	return 0;
 }
 
-/* The batch as `clicks` rows (CLICK_COLUMNS): the journal's fields with
- * the rules applied to billable, reason and is_unique. */
-static int build_copy(struct pass *ps)
+/* The part as `clicks` rows (CLICK_COLUMNS): the journal's fields with the
+ * rules applied to billable, reason and is_unique. */
+static int build_copy(struct part *p)
 {
-	for (long i = 0; i < ps->nrecords; i++) {
-		const struct rec *r = &ps->recs[i];
+	for (long i = 0; i < p->n; i++) {
+		const struct rec *r = p->recs[i];
 		/* click_id .. nonce, as journalled */
-		buf_append(&ps->copy, r->f[F_ID], (size_t)(r->f[F_NONCE_OK] - r->f[F_ID]));
+		buf_append(&p->copy, r->f[F_ID], (size_t)(r->f[F_NONCE_OK] - r->f[F_ID]));
 		bool cut = r->replay || r->dup;
 		if (field_is(r, F_BILLABLE, "t") && cut)
-			buf_puts(&ps->copy, "f\t");
+			buf_puts(&p->copy, "f\t");
 		else {
-			put_field(&ps->copy, r, F_BILLABLE);
-			buf_putc(&ps->copy, '\t');
+			put_field(&p->copy, r, F_BILLABLE);
+			buf_putc(&p->copy, '\t');
 		}
 		if (field_is(r, F_REASON, "\\N") && cut)
-			buf_puts(&ps->copy, r->replay ? "replay\t" : "duplicate\t");
+			buf_puts(&p->copy, r->replay ? "replay\t" : "duplicate\t");
 		else {
-			put_field(&ps->copy, r, F_REASON);
-			buf_putc(&ps->copy, '\t');
+			put_field(&p->copy, r, F_REASON);
+			buf_putc(&p->copy, '\t');
 		}
 		/* bot_score .. destination, as journalled */
-		buf_append(&ps->copy, r->f[F_BOT_SCORE], r->n - (size_t)(r->f[F_BOT_SCORE] - r->p));
-		buf_puts(&ps->copy, r->dup ? "\tf\n" : "\tt\n");
+		buf_append(&p->copy, r->f[F_BOT_SCORE], r->n - (size_t)(r->f[F_BOT_SCORE] - r->p));
+		buf_puts(&p->copy, r->dup ? "\tf\n" : "\tt\n");
 	}
-	return buf_ok(&ps->copy) ? 0 : -1;
+	return buf_ok(&p->copy) ? 0 : -1;
 }
 
-/* The batch into `clicks`: COPY into click_stage, then one INSERT ...
+/* The part into `clicks`: COPY into click_stage, then one INSERT ...
  * SELECT (COPY cannot write a table under row-level security). Usually
  * without ON CONFLICT: every record past a segment's committed offset is
- * new, because the offset moves in the same transaction as its clicks, and
- * the plain insert skips a separate probe of the primary key per row. When
- * that meets a stored click (23505: a segment replayed after its offsets
- * were lost or reset by hand), it runs again with ON CONFLICT DO NOTHING
- * after a rollback to a savepoint, and only the clicks really inserted
- * count as stored. */
-static int store_clicks(struct app *app, struct arena *a, struct pass *ps, char *state)
+ * new, and the plain insert skips a separate probe of the primary key per
+ * row. When that meets a stored click (23505: a batch stored before its
+ * offsets moved, see store_parts, or offsets reset by hand), it runs again
+ * with ON CONFLICT DO NOTHING after a rollback to a savepoint; the clicks
+ * not inserted were stored before (`prior`: their events go out again from
+ * the stored rows). */
+static int store_clicks(struct part *p)
 {
-	if (copy_in(db_conn(app->db), "COPY click_stage (" CLICK_COLUMNS ") FROM STDIN", ps->copy.p, ps->copy.len,
-		    state) != 0 || !exec_ok(app, a, "SAVEPOINT fast"))
+	if (copy_in(db_conn(p->db), "COPY click_stage (" CLICK_COLUMNS ") FROM STDIN", p->copy.p, p->copy.len,
+		    p->state) != 0 || !run_sql(p->db, p->a, "SAVEPOINT fast"))
 		return -1;
-	static const char *insert = "INSERT INTO clicks (" CLICK_COLUMNS ") SELECT " CLICK_COLUMNS " FROM click_stage";
-	if (db_exec(app->db, a, insert, 0, NULL) != NULL) {
-		for (long i = 0; i < ps->nrecords; i++)
-			ps->recs[i].stored = true;
-		return exec_ok(app, a, "RELEASE SAVEPOINT fast") ? 0 : -1;
+	static const char *insert = "INSERT INTO clicks (" CLICK_COLUMNS ", ingested_at) SELECT " CLICK_COLUMNS
+				    ", $1::timestamptz FROM click_stage";
+	if (db_execp(p->db, p->a, insert, p->ingested_at) != NULL) {
+		for (long i = 0; i < p->n; i++)
+			p->recs[i]->stored = true;
+		return run_sql(p->db, p->a, "RELEASE SAVEPOINT fast") ? 0 : -1;
 	}
-	snprintf(state, 6, "%s", db_sqlstate(app->db));
-	if (strcmp(state, "23505") != 0 || !exec_ok(app, a, "ROLLBACK TO SAVEPOINT fast"))
+	snprintf(p->state, sizeof p->state, "%s", db_sqlstate(p->db));
+	if (strcmp(p->state, "23505") != 0 || !run_sql(p->db, p->a, "ROLLBACK TO SAVEPOINT fast"))
 		return -1;
-	state[0] = '\0';
+	p->state[0] = '\0';
 	log_info("ingest: the batch holds clicks stored already; storing the new ones only");
-	PGresult *res = db_exec(app->db, a, arena_sprintf(a, "%s ON CONFLICT DO NOTHING RETURNING click_id", insert),
-				0, NULL);
+	PGresult *res = db_execp(p->db, p->a, arena_sprintf(p->a, "%s ON CONFLICT DO NOTHING RETURNING click_id", insert),
+				 p->ingested_at);
 	if (res == NULL)
 		return -1;
-	struct rec **v = malloc((size_t)(ps->nrecords > 0 ? ps->nrecords : 1) * sizeof *v);
+	struct rec **v = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *v);
 	if (v == NULL)
 		return -1;
-	for (long i = 0; i < ps->nrecords; i++)
-		v[i] = &ps->recs[i];
-	qsort(v, (size_t)ps->nrecords, sizeof *v, cmp_id);
+	memcpy(v, p->recs, (size_t)p->n * sizeof *v);
+	qsort(v, (size_t)p->n, sizeof *v, cmp_id);
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct rec **hit = PQgetlength(res, i, 0) == CLICKID_LEN
-			? bsearch(PQgetvalue(res, i, 0), v, (size_t)ps->nrecords, sizeof *v, cmp_key) : NULL;
+			? bsearch(PQgetvalue(res, i, 0), v, (size_t)p->n, sizeof *v, cmp_key) : NULL;
 		if (hit)
 			(*hit)->stored = true;
 	}
 	free(v);
+	for (long i = 0; i < p->n; i++)
+		p->recs[i]->prior = !p->recs[i]->stored;
 	return 0;
+}
+
+/* One part, in one transaction: its nonce claims and its clicks. */
+static void *store_part(void *arg)
+{
+	struct part *p = arg;
+	p->rc = -1;
+	if (!run_sql(p->db, p->a, "BEGIN"))
+		goto out;
+	if (!run_sql(p->db, p->a, "SET LOCAL statement_timeout = '300s'"))
+		goto fail;
+	db_guard(p->db, true);
+	bool ok = claim_nonces(p) == 0 && build_copy(p) == 0 && store_clicks(p) == 0;
+	db_guard(p->db, false);
+	if (ok && run_sql(p->db, p->a, "COMMIT")) {
+		p->rc = 0;
+		goto out;
+	}
+fail:
+	if (p->state[0] == '\0')
+		snprintf(p->state, sizeof p->state, "%s", db_sqlstate(p->db));
+	run_sql(p->db, p->a, "ROLLBACK");
+out:
+	return NULL;
+}
+
+/* Second connection of the ingest: a large batch is stored in two parts
+ * at once, one per connection (PostgreSQL runs each on its own core).
+ * NULL when it cannot be used; then one part does it all. */
+static struct db *db2;
+static struct arena *a2;
+static bool db2_ready;
+#define SPLIT_MIN 20000 /* records: below this one part is enough */
+
+/* Stores the batch's records and, in the same transaction as the first
+ * part (left open on app->db for the offsets), leaves the rest to the
+ * second part, which commits on its own connection first: offsets never
+ * commit ahead of clicks. A second part committed before a failure of the
+ * first is found stored on the next pass (store_clicks' ON CONFLICT path),
+ * so nothing is stored twice and its events go out from the stored rows. */
+static int store_parts(struct app *app, struct arena *a, struct pass *ps, char *state)
+{
+	struct part p[2];
+	memset(p, 0, sizeof p);
+	struct rec **v = malloc((size_t)(ps->nrecords > 0 ? ps->nrecords : 1) * sizeof *v);
+	if (v == NULL)
+		return -1;
+	int np = 1;
+	if (ps->nrecords >= SPLIT_MIN && db2 && (db2_ready || (db_ready(db2) && setup_session(db2, a2) == 0)))
+		np = 2;
+	db2_ready = np == 2;
+	/* Odd and even records: both parts get every writer's segments and
+	 * times alike. */
+	long half = np == 2 ? (ps->nrecords + 1) / 2 : ps->nrecords;
+	for (long i = 0, k0 = 0, k1 = half; i < ps->nrecords; i++) {
+		if (np == 2 && i % 2)
+			v[k1++] = &ps->recs[i];
+		else
+			v[k0++] = &ps->recs[i];
+	}
+	for (int k = 0; k < np; k++) {
+		p[k].db = k ? db2 : app->db;
+		p[k].a = k ? a2 : a;
+		p[k].recs = v + (k ? half : 0);
+		p[k].n = k ? ps->nrecords - half : half;
+		buf_init(&p[k].copy, p[k].a);
+		buf_init(&p[k].nonces, p[k].a);
+	}
+	/* The first part's transaction, left open; its start is every part's
+	 * ingested_at (the aggregation's watermark waits for it). */
+	int rc = -1;
+	PGresult *now = NULL;
+	if (run_sql(app->db, a, "BEGIN") && run_sql(app->db, a, "SET LOCAL statement_timeout = '300s'"))
+		now = db_exec(app->db, a, "SELECT now()", 0, NULL);
+	pthread_t t;
+	bool second = false;
+	if (now) {
+		for (int k = 0; k < np; k++)
+			p[k].ingested_at = PQgetvalue(now, 0, 0);
+		second = np == 2 && pthread_create(&t, NULL, store_part, &p[1]) == 0;
+		if (np == 2 && !second)
+			store_part(&p[1]);
+		db_guard(app->db, true);
+		rc = claim_nonces(&p[0]) == 0 && build_copy(&p[0]) == 0 && store_clicks(&p[0]) == 0 ? 0 : -1;
+		db_guard(app->db, false);
+	} else if (np == 2) {
+		p[1].rc = -1;
+	}
+	if (rc != 0 && p[0].state[0] == '\0')
+		snprintf(p[0].state, sizeof p[0].state, "%s", db_sqlstate(app->db));
+	if (second)
+		pthread_join(t, NULL);
+	if (np == 2 && p[1].rc != 0) {
+		rc = -1;
+		db2_ready = false; /* its session is set up again next time */
+		if (p[0].state[0] == '\0' || !strncmp(p[1].state, "2", 1))
+			memcpy(p[0].state, p[1].state, sizeof p[0].state);
+	}
+	memcpy(state, p[0].state, sizeof p[0].state);
+	state[sizeof p[0].state - 1] = '\0';
+	free(v);
+	return rc;
 }
 
 /* Partitions for the days a batch holds; each day checked once per run. */
@@ -1085,27 +1246,15 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		if (ps.seg[i].data && ps.seg[i].new_committed > ps.seg[i].committed)
 			any = true;
 	if (any) {
-		if (!exec_ok(app, a, "BEGIN") || !exec_ok(app, a, "SET LOCAL statement_timeout = '300s'"))
-			goto out;
-		bool ok = true;
 		char state[6] = "";
-		if (ps.nrecords > 0) {
-			int64_t t = mono_ms();
-			db_guard(app->db, true);
-			ok = ensure_days(app, a, &ps) == 0 && claim_nonces(app, a, &ps, state) == 0;
-			log_debug("ingest: nonces of %ld records: %lld ms", ps.nrecords, (long long)(mono_ms() - t));
-			t = mono_ms();
-			ok = ok && build_copy(&ps) == 0 && store_clicks(app, a, &ps, state) == 0;
-			db_guard(app->db, false);
-			log_debug("ingest: COPY %ld records: %lld ms", ps.nrecords, (long long)(mono_ms() - t));
-			if (!ok && state[0] == '\0')
-				snprintf(state, sizeof state, "%s", db_sqlstate(app->db));
-		}
+		int64_t t = mono_ms();
+		bool ok = ensure_days(app, a, &ps) == 0 && store_parts(app, a, &ps, state) == 0;
+		log_debug("ingest: %ld records stored: %lld ms", ps.nrecords, (long long)(mono_ms() - t));
 		for (size_t i = 0; ok && i < ps.nseg; i++)
 			if (ps.seg[i].data && ps.seg[i].new_committed > ps.seg[i].committed)
 				ok = save_progress(app, a, &ps.seg[i]) == 0;
 		if (ok)
-			crash_point("ingest.before_commit"); /* rows and offsets written, not committed */
+			crash_point("ingest.before_commit"); /* offsets (and the first part's rows) not committed */
 		if (!ok || !exec_ok(app, a, "COMMIT")) {
 			exec_ok(app, a, "ROLLBACK");
 			log_err("ingest: batch of %ld clicks not stored: %s", ps.nrecords, db_error(app->db));
@@ -1134,9 +1283,12 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		fresh = malloc((size_t)(ps.nrecords > 0 ? ps.nrecords : 1) * sizeof *fresh);
 		if (fresh == NULL)
 			goto out;
-		for (long i = 0; i < ps.nrecords; i++)
+		for (long i = 0; i < ps.nrecords; i++) {
 			if (ps.recs[i].stored)
 				fresh[nstored++] = &ps.recs[i];
+			else if (ps.recs[i].prior)
+				note_id(&ps, ps.recs[i].p); /* stored before: its event again */
+		}
 		remember(&ps);
 	}
 	/* Events: the clicks just stored, and any stored earlier whose events
@@ -1197,11 +1349,32 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 		close(lfd);
 		return EX_OK;
 	}
-	win = dupwin_new();
-	win_trimmed = 0;
+	/* The window the previous run left, when it ended cleanly and lately;
+	 * taken once (a run that dies leaves none, and the next loads from the
+	 * database). */
+	char wpath[4200];
+	snprintf(wpath, sizeof wpath, "%s/.ingest-window", app->cfg.journal_dir);
+	struct stat wst;
+	win = NULL;
+	if (stat(wpath, &wst) == 0 && time(NULL) - wst.st_mtime < WINDOW_FILE_MAX_AGE_S)
+		win = dupwin_load(wpath);
+	unlink(wpath);
+	if (win == NULL)
+		win = dupwin_new();
+	win_trimmed = win ? dupwin_count(win) : 0;
 	if (win == NULL) {
 		close(lfd);
 		return EX_OSERR;
+	}
+	const struct config *c = &app->cfg;
+	db2 = db_new(c->db_conninfo, (int)c->db_connect_timeout_s, (int)c->db_statement_timeout_ms, "afftok-ingest");
+	a2 = arena_new(1 << 20);
+	db2_ready = false;
+	if (db2 == NULL || a2 == NULL) {
+		db_free(db2);
+		arena_free(a2);
+		db2 = NULL;
+		a2 = NULL;
 	}
 	int rc = EX_OK;
 	long total = 0, published = 0;
@@ -1209,11 +1382,13 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 	bool ready = false;
 	for (;;) {
 		long n = -1;
-		if (db_ready(app->db) && (ready || setup_session(app, a) == 0)) {
+		if (db_ready(app->db) && (ready || setup_session(app->db, a) == 0)) {
 			ready = true;
 			n = run_pass(app, a, &published);
 		}
 		arena_reset(a);
+		if (a2)
+			arena_reset(a2);
 		if (n == RETRY_NOW)
 			continue;
 		if (n < 0) {
@@ -1242,8 +1417,16 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 	if (total > 0)
 		log_info("ingested %ld clicks in %lld ms (%.0f/s), %ld events published", total, (long long)ms,
 			 ms ? total * 1000.0 / ms : 0.0, published);
+	trim_window();
+	if (dupwin_save(win, wpath) != 0)
+		log_warn("ingest: cannot keep the duplicate window in %s (the next run loads it from the database)",
+			 wpath);
 	dupwin_free(win);
 	win = NULL;
+	db_free(db2);
+	arena_free(a2);
+	db2 = NULL;
+	a2 = NULL;
 	close(lfd);
 	return rc;
 }

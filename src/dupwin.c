@@ -3,10 +3,13 @@
  * (linear probing; a fingerprint's entries sit in one probe run). Eviction
  * compacts the array and rebuilds the table: it runs rarely (the ingest
  * evicts when the window has doubled), so no tombstones are needed. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dupwin.h"
+#include "journal.h"
 
 struct entry {
 	unsigned char fp[16];
@@ -137,6 +140,74 @@ void dupwin_evict(struct dupwin *w, int64_t before_ms)
 	}
 	if (w->lo != INT64_MAX && w->lo < before_ms)
 		w->lo = before_ms;
+}
+
+/* File: magic, lo, n, the n entries, then the CRC32C of all of it. */
+static const char magic[8] = "AFTKWIN1";
+
+int dupwin_save(const struct dupwin *w, const char *path)
+{
+	char tmp[4200];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return -1;
+	FILE *f = fopen(tmp, "wb");
+	if (f == NULL)
+		return -1;
+	uint64_t n = w->n;
+	uint32_t crc = crc32c(0, magic, sizeof magic);
+	crc = crc32c(crc, &w->lo, sizeof w->lo);
+	crc = crc32c(crc, &n, sizeof n);
+	crc = crc32c(crc, w->e, w->n * sizeof *w->e);
+	bool ok = fwrite(magic, sizeof magic, 1, f) == 1 && fwrite(&w->lo, sizeof w->lo, 1, f) == 1 &&
+		  fwrite(&n, sizeof n, 1, f) == 1 && (w->n == 0 || fwrite(w->e, sizeof *w->e, w->n, f) == w->n) &&
+		  fwrite(&crc, sizeof crc, 1, f) == 1;
+	ok = fclose(f) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+struct dupwin *dupwin_load(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	struct dupwin *w = dupwin_new();
+	char m[8];
+	int64_t lo;
+	uint64_t n;
+	uint32_t crc, want;
+	bool ok = w && fread(m, sizeof m, 1, f) == 1 && !memcmp(m, magic, sizeof m) &&
+		  fread(&lo, sizeof lo, 1, f) == 1 && fread(&n, sizeof n, 1, f) == 1 && n < UINT32_MAX / 2;
+	if (ok) {
+		w->e = malloc((n ? n : 1) * sizeof *w->e);
+		w->cap = n ? n : 1;
+		ok = w->e && (n == 0 || fread(w->e, sizeof *w->e, n, f) == n) && fread(&want, sizeof want, 1, f) == 1 &&
+		     fgetc(f) == EOF;
+	}
+	fclose(f);
+	if (ok) {
+		crc = crc32c(0, magic, sizeof magic);
+		crc = crc32c(crc, &lo, sizeof lo);
+		crc = crc32c(crc, &n, sizeof n);
+		crc = crc32c(crc, w->e, n * sizeof *w->e);
+		ok = crc == want;
+	}
+	if (ok) {
+		w->n = n;
+		w->lo = lo;
+		size_t nslot = 1024;
+		while (nslot < w->n * 2)
+			nslot *= 2;
+		ok = rebuild(w, nslot) == 0;
+	}
+	if (!ok) {
+		dupwin_free(w);
+		return NULL;
+	}
+	return w;
 }
 
 size_t dupwin_count(const struct dupwin *w)

@@ -43,6 +43,12 @@ void dupwin_loaded(struct dupwin *w, int64_t from);
 void dupwin_evict(struct dupwin *w, int64_t before_ms);
 size_t dupwin_count(const struct dupwin *w);
 
+/* The window kept between runs of the ingest in a file: written with a
+ * checksum (via a temporary file and rename), read back whole or not at
+ * all. -1 / NULL on any failure, a damaged or foreign file included. */
+int dupwin_save(const struct dupwin *w, const char *path);
+struct dupwin *dupwin_load(const char *path);
+
 /* 64-bit FNV-1a of a click id (or any bytes). */
 uint64_t dupwin_hash(const void *p, size_t n);
 

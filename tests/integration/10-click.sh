@@ -140,6 +140,14 @@ click "/c/$l_main?sub1=d6" "$ip5"; c_d6=$(hdr X-Click-Id)
 wait "$loop"
 eq "one ingest process: its own earlier pass's visitor within 60 s: duplicate" "t|t|- f|f|duplicate" \
 	"$(r "$c_d5") $(r "$c_d6")"
+# The window a run leaves for the next one: a damaged file is not used (the
+# next run loads the window from the database), and the rule still holds.
+wfile=$(sed -n 's/^dir = //p' "$CONF")/.ingest-window
+check "a clean run leaves its duplicate window" test -s "$wfile"
+printf 'AFTKWIN1 but not a window' >"$wfile"
+click "/c/$l_main?sub1=d7" "$ip5"; c_d7=$(hdr X-Click-Id)
+ingest
+eq "damaged window file: the visitor still a duplicate" "f|f|duplicate" "$(r "$c_d7")"
 # Offsets lost (reset by hand): the open segments are read again from the
 # start, with one new click among stored ones; only the new one is stored.
 before=$(sql "SELECT count(*) FROM clicks")

@@ -1,7 +1,9 @@
 /* The ingest's duplicate window: the 60 s rule, coverage and eviction,
  * and a randomized comparison with a brute-force search. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dupwin.h"
 #include "unit.h"
@@ -103,6 +105,51 @@ static void test_random(void)
 	free(c);
 }
 
+static void test_file(void)
+{
+	char path[] = "/tmp/test-dupwin-XXXXXX";
+	int fd = mkstemp(path);
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	struct dupwin *w = dupwin_new();
+	unsigned char fp[16];
+	for (unsigned i = 0; i < 3000; i++) {
+		fp_of(i % 500, fp);
+		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, 100000 + (int64_t)i * 100, i), 0);
+	}
+	dupwin_loaded(w, 90000);
+	CU_ASSERT_EQUAL(dupwin_save(w, path), 0);
+	struct dupwin *r = dupwin_load(path);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_EQUAL(dupwin_count(r), 3000);
+	int64_t to;
+	CU_ASSERT_FALSE(dupwin_need(r, 90000, &to));
+	CU_ASSERT_TRUE(dupwin_need(r, 89999, &to));
+	int same = 0;
+	for (unsigned q = 0; q < 2000; q++) {
+		fp_of(q % 700, fp);
+		int64_t ms = 100000 + (int64_t)q * 170;
+		same += dupwin_seen(w, fp, ms, 1u << 31) == dupwin_seen(r, fp, ms, 1u << 31);
+	}
+	CU_ASSERT_EQUAL(same, 2000);
+	dupwin_free(r);
+	/* One flipped byte, or a cut file: refused whole. */
+	FILE *f = fopen(path, "r+b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fseek(f, 40, SEEK_SET);
+	int c = fgetc(f);
+	fseek(f, 40, SEEK_SET);
+	fputc(c ^ 1, f);
+	fclose(f);
+	CU_ASSERT_PTR_NULL(dupwin_load(path));
+	CU_ASSERT_EQUAL(dupwin_save(w, path), 0);
+	CU_ASSERT_EQUAL(truncate(path, 1000), 0);
+	CU_ASSERT_PTR_NULL(dupwin_load(path));
+	unlink(path);
+	CU_ASSERT_PTR_NULL(dupwin_load(path));
+	dupwin_free(w);
+}
+
 static void test_hash(void)
 {
 	CU_ASSERT_EQUAL(dupwin_hash("", 0), 0xcbf29ce484222325ULL);
@@ -116,6 +163,7 @@ static const struct unit_case cases[] = {
 	{"coverage", test_coverage},
 	{"eviction", test_evict},
 	{"random against brute force", test_random},
+	{"saved and loaded, damage refused", test_file},
 	{"id hash", test_hash},
 	{NULL, NULL},
 };
