@@ -71,4 +71,14 @@ sleep 0.5
 eq "pool back to its size" "$WORKERS" "$(pgrep -f "^$BUILD/afftok-fcgi -c $CONF" | wc -l)"
 check "the supervisor (multiwatch) still runs" kill -0 "$(cat "$RUN/fcgi.pid")"
 check "the killed worker is gone" test -z "$(ps -o pid= -p "$victim")"
+
+# A connection lost inside a transaction block (src/db.c): what follows in
+# that block is refused, not run on a new connection as if the block went
+# on; once the caller ends the block, new work runs on a new connection.
+probe=$("$BUILD/tests/tools/dbprobe" "$CONF" txn-lost 2>/dev/null)
+eq "lost in a transaction: the block's next statement refused" "INSERT INTO probe VALUES (1): 08006" \
+	"$(sed -n 4p <<<"$probe")"
+eq "lost in a transaction: refused until the block ends" "SELECT 1: 08006" "$(sed -n 5p <<<"$probe")"
+eq "lost in a transaction: ROLLBACK ends the block" "ROLLBACK: ok" "$(sed -n 6p <<<"$probe")"
+eq "lost in a transaction: then new work runs" "SELECT 1: ok" "$(sed -n 7p <<<"$probe")"
 done_testing
