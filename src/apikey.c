@@ -1,21 +1,24 @@
 /* API key format, checksum and hash. */
 #include "apikey.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <string.h>
 
+#include "hmac.h"
 #include "util.h"
 
 static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 static const char letters[] = {[SCOPE_OPERATOR] = 'o', [SCOPE_ADMIN] = 'a', [SCOPE_ADVERTISER] = 'v',
 			       [SCOPE_AFFILIATE] = 'f'};
 
-static void checksum(const char *key, size_t n, char out[6])
+/* Every authenticated request checks a checksum and hashes its key: with
+ * src/hmac.h's kept digest, not OpenSSL 3's one-shot SHA256() and HMAC(),
+ * which fetch the algorithm and allocate on every call. */
+static bool checksum(const char *key, size_t n, char out[6])
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)key, n, md);
+	if (!sha256(key, n, md))
+		return false;
 	unsigned long long v = 0;
 	for (int i = 0; i < 6; i++)
 		v = v << 8 | md[i];
@@ -23,6 +26,7 @@ static void checksum(const char *key, size_t n, char out[6])
 		out[i] = b62[v % 62];
 		v /= 62;
 	}
+	return true;
 }
 
 int apikey_generate(enum auth_scope scope, char *out)
@@ -40,7 +44,8 @@ int apikey_generate(enum auth_scope scope, char *out)
 			if (raw[j] < 248)
 				out[6 + i++] = b62[raw[j] % 62];
 	}
-	checksum(out, 36, out + 36);
+	if (!checksum(out, 36, out + 36))
+		return -1;
 	out[APIKEY_LEN] = '\0';
 	return 0;
 }
@@ -64,16 +69,14 @@ bool apikey_well_formed(const char *key)
 		if (!strchr(b62, key[i]) || key[i] == '\0')
 			return false;
 	char sum[6];
-	checksum(key, 36, sum);
-	return memcmp(sum, key + 36, 6) == 0;
+	return checksum(key, 36, sum) && memcmp(sum, key + 36, 6) == 0;
 }
 
 void apikey_hash(const unsigned char pepper[32], const char *key, char *out)
 {
 	unsigned char md[32];
-	unsigned int n = sizeof md;
-	/* On failure (HMAC() allocates) a hash that matches no stored one. */
-	if (HMAC(EVP_sha256(), pepper, 32, (const unsigned char *)key, strlen(key), md, &n) == NULL) {
+	/* On failure a hash that matches no stored one. */
+	if (!hmac_sha256(pepper, 32, key, strlen(key), md)) {
 		memset(out, 'x', APIKEY_HASH_HEX);
 		out[APIKEY_HASH_HEX] = '\0';
 		return;
