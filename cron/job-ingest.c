@@ -115,8 +115,6 @@ struct pass {
 	size_t nseg, cap;
 	struct rec *recs; /* the new records, in journal order */
 	long nrecords, rcap;
-	struct buf copy;  /* COPY text of the new records as `clicks` rows */
-	struct buf nonces; /* COPY text of the nonce claims */
 	/* click ids and times of already committed, unpublished records */
 	struct buf ids, times;
 	long nrepub;
@@ -924,6 +922,8 @@ static bool db2_ready;
  * so nothing is stored twice and its events go out from the stored rows. */
 static int store_parts(struct app *app, struct arena *a, struct pass *ps, char *state)
 {
+	if (ps->nrecords == 0) /* offsets only (records skipped as damaged) */
+		return run_sql(app->db, a, "BEGIN") ? 0 : -1;
 	struct part p[2];
 	memset(p, 0, sizeof p);
 	struct rec **v = malloc((size_t)(ps->nrecords > 0 ? ps->nrecords : 1) * sizeof *v);
@@ -1217,10 +1217,8 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 {
 	struct pass ps;
 	memset(&ps, 0, sizeof ps);
-	buf_init(&ps.copy, a);
 	buf_init(&ps.ids, a);
 	buf_init(&ps.times, a);
-	buf_init(&ps.nonces, a);
 	long result = -1, nstored = 0;
 	struct rec **fresh = NULL; /* the clicks this pass stored, once committed */
 	if (list_segments(app, &ps) != 0 || load_progress(app, a, &ps) != 0)
@@ -1294,7 +1292,7 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 	/* Events: the clicks just stored, and any stored earlier whose events
 	 * did not make it (a run killed in between, or Redis down). */
 	PGresult *old = NULL;
-	if (ps.nrepub > 0) {
+	if (ps.nrepub > 0 && buf_ok(&ps.ids) && buf_ok(&ps.times)) {
 		buf_putc(&ps.ids, '}');
 		buf_putc(&ps.times, '}');
 		char *sql = arena_sprintf(a,
