@@ -386,7 +386,7 @@ mkdir -p "$REP"
 [ "$(id -u)" = 0 ] && chown postgres "$REP" && chmod 700 "$REP"
 touch "$LOG/replica.log"
 [ "$(id -u)" = 0 ] && chown postgres "$LOG/replica.log"
-if as_pg "$bin/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$REP" -R -X stream >>"$LOG/replica.log" 2>&1; then
+if as_pg "$bin/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$REP" -R -X stream -c fast >>"$LOG/replica.log" 2>&1; then
 	pass "pg_basebackup on loopback"
 else
 	fail "pg_basebackup on loopback (see $LOG/replica.log)"
