@@ -730,6 +730,16 @@ static int cmp_key(const void *key, const void *elem)
 	return memcmp(key, (*(struct rec *const *)elem)->f[F_ID], CLICKID_LEN);
 }
 
+/* The record of v (sorted by cmp_id) whose click id row i of res holds
+ * (a RETURNING click_id), or NULL. */
+static struct rec *returned(struct rec **v, long n, const PGresult *res, int i)
+{
+	if (PQgetlength(res, i, 0) != CLICKID_LEN)
+		return NULL;
+	struct rec **hit = bsearch(PQgetvalue(res, i, 0), v, (size_t)n, sizeof *v, cmp_key);
+	return hit ? *hit : NULL;
+}
+
 /* Appends field i of r, as it is in the journal (COPY text). */
 static void put_field(struct buf *b, const struct rec *r, int i)
 {
@@ -797,11 +807,9 @@ static int claim_nonces(struct part *p)
 	for (long i = 0; i < m; i++)
 		v[i]->replay = true; /* until its claim is among the ones taken */
 	for (int i = 0; i < PQntuples(res); i++) {
-		if (PQgetlength(res, i, 0) != CLICKID_LEN)
-			continue;
-		struct rec **hit = bsearch(PQgetvalue(res, i, 0), v, (size_t)m, sizeof *v, cmp_key);
-		if (hit)
-			(*hit)->replay = false;
+		struct rec *r = returned(v, m, res, i);
+		if (r)
+			r->replay = false;
 	}
 	free(v);
 	return 0;
@@ -871,10 +879,9 @@ static int store_clicks(struct part *p)
 	memcpy(v, p->recs, (size_t)p->n * sizeof *v);
 	qsort(v, (size_t)p->n, sizeof *v, cmp_id);
 	for (int i = 0; i < PQntuples(res); i++) {
-		struct rec **hit = PQgetlength(res, i, 0) == CLICKID_LEN
-			? bsearch(PQgetvalue(res, i, 0), v, (size_t)p->n, sizeof *v, cmp_key) : NULL;
-		if (hit)
-			(*hit)->stored = true;
+		struct rec *r = returned(v, p->n, res, i);
+		if (r)
+			r->stored = true;
 	}
 	free(v);
 	for (long i = 0; i < p->n; i++)
