@@ -1,6 +1,18 @@
-/* The ingest's duplicate window (dupwin.h): the entries in one array, found
- * through an open-addressing table of their indexes keyed by fingerprint
- * (linear probing; a fingerprint's entries sit in one probe run). Eviction
+/* The ingest's duplicate window (dupwin.h).
+ *
+ * The rule asks: is there a click of this fingerprint, other than this one,
+ * in [ms - 60 s, ms]? Cut time into minutes (buckets of DUPWIN_SPAN_MS).
+ * For a click in minute b that interval is the start of minute b up to ms,
+ * plus the end of minute b - 1 from ms - 60 s on; no other minute reaches
+ * it. So per (fingerprint, minute) it is enough to keep the earliest click
+ * and the earliest with another id (is one of them at or before ms?), and
+ * the latest and the latest with another id (is one of them at or after
+ * ms - 60 s?): four clicks, whatever the number added. Keeping only one
+ * click per side would lose the answer when that click is the one asked
+ * about (a segment replayed over stored clicks).
+ *
+ * Entries sit in one array, found through an open-addressing table of
+ * their indexes keyed by (fingerprint, minute), linear probing. Eviction
  * compacts the array and rebuilds the table: it runs rarely (the ingest
  * evicts when the window has doubled), so no tombstones are needed. */
 #include <stdio.h>
@@ -11,10 +23,15 @@
 #include "dupwin.h"
 #include "journal.h"
 
+enum { MIN1, MIN2, MAX1, MAX2 };
+#define NONE UINT16_MAX /* an empty side; offsets are below DUPWIN_SPAN_MS */
+
 struct entry {
+	uint64_t id[4];     /* MIN1, MIN2, MAX1, MAX2: the clicks' id hashes */
 	unsigned char fp[16];
-	int64_t ms;
-	uint64_t id;
+	int32_t minute;     /* ms / DUPWIN_SPAN_MS */
+	uint32_t clicks;    /* added to this entry */
+	uint16_t off[4];    /* their ms - minute * DUPWIN_SPAN_MS, or NONE */
 };
 
 struct dupwin {
@@ -22,13 +39,21 @@ struct dupwin {
 	size_t n, cap;
 	uint32_t *slot; /* entry index + 1; 0 = empty */
 	size_t nslot;   /* a power of two, at least twice n */
+	size_t clicks;
 	int64_t lo;     /* every stored click from lo on is here; INT64_MAX = none */
 };
 
-static size_t slot_of(const unsigned char fp[16], size_t nslot)
+/* Times the window can hold: minutes in an int32 (beyond year 6000). */
+static bool in_range(int64_t ms)
+{
+	return ms >= 0 && ms / DUPWIN_SPAN_MS < INT32_MAX;
+}
+
+static size_t slot_of(const unsigned char fp[16], int32_t minute, size_t nslot)
 {
 	uint64_t h;
 	memcpy(&h, fp, sizeof h); /* fingerprints are hash output already */
+	h ^= (uint64_t)(uint32_t)minute * 0x9e3779b97f4a7c15ULL;
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 32;
@@ -37,7 +62,7 @@ static size_t slot_of(const unsigned char fp[16], size_t nslot)
 
 static void place(struct dupwin *w, size_t i)
 {
-	size_t s = slot_of(w->e[i].fp, w->nslot);
+	size_t s = slot_of(w->e[i].fp, w->e[i].minute, w->nslot);
 	while (w->slot[s])
 		s = (s + 1) & (w->nslot - 1);
 	w->slot[s] = (uint32_t)(i + 1);
@@ -54,6 +79,16 @@ static int rebuild(struct dupwin *w, size_t nslot)
 	for (size_t i = 0; i < w->n; i++)
 		place(w, i);
 	return 0;
+}
+
+static struct entry *find(const struct dupwin *w, const unsigned char fp[16], int32_t minute)
+{
+	for (size_t s = slot_of(fp, minute, w->nslot); w->slot[s]; s = (s + 1) & (w->nslot - 1)) {
+		struct entry *e = &w->e[w->slot[s] - 1];
+		if (e->minute == minute && !memcmp(e->fp, fp, 16))
+			return e;
+	}
+	return NULL;
 }
 
 struct dupwin *dupwin_new(void)
@@ -78,36 +113,94 @@ void dupwin_free(struct dupwin *w)
 	free(w);
 }
 
-int dupwin_add(struct dupwin *w, const unsigned char fp[16], int64_t ms, uint64_t id_hash)
+static struct entry *new_entry(struct dupwin *w, const unsigned char fp[16], int32_t minute)
 {
 	if (w->n >= UINT32_MAX - 1)
-		return -1;
+		return NULL;
 	if (w->n == w->cap) {
 		size_t ncap = w->cap ? w->cap * 2 : 4096;
 		struct entry *ne = realloc(w->e, ncap * sizeof *ne);
 		if (ne == NULL)
-			return -1;
+			return NULL;
 		w->e = ne;
 		w->cap = ncap;
 	}
 	if ((w->n + 1) * 2 > w->nslot && rebuild(w, w->nslot * 2) != 0)
-		return -1;
+		return NULL;
 	struct entry *e = &w->e[w->n];
+	memset(e, 0, sizeof *e);
 	memcpy(e->fp, fp, 16);
-	e->ms = ms;
-	e->id = id_hash;
+	e->minute = minute;
+	for (int k = 0; k < 4; k++)
+		e->off[k] = NONE;
 	place(w, w->n++);
+	return e;
+}
+
+/* One side (earliest or latest): `first` and the best with another id than
+ * first's; `before` says which offset wins. */
+static void keep(struct entry *e, int first, uint16_t off, uint64_t id, bool (*before)(uint16_t, uint16_t))
+{
+	int second = first + 1;
+	if (e->off[first] == NONE || before(off, e->off[first])) {
+		if (e->off[first] != NONE && e->id[first] != id) {
+			e->off[second] = e->off[first];
+			e->id[second] = e->id[first];
+		}
+		e->off[first] = off;
+		e->id[first] = id;
+	} else if (e->id[first] != id && (e->off[second] == NONE || before(off, e->off[second]))) {
+		e->off[second] = off;
+		e->id[second] = id;
+	}
+}
+
+static bool earlier(uint16_t a, uint16_t b)
+{
+	return a < b;
+}
+
+static bool later(uint16_t a, uint16_t b)
+{
+	return a > b;
+}
+
+int dupwin_add(struct dupwin *w, const unsigned char fp[16], int64_t ms, uint64_t id_hash)
+{
+	if (!in_range(ms))
+		return 0; /* no click of the rule's times: nothing to compare with */
+	int32_t minute = (int32_t)(ms / DUPWIN_SPAN_MS);
+	struct entry *e = find(w, fp, minute);
+	if (e == NULL && (e = new_entry(w, fp, minute)) == NULL)
+		return -1;
+	uint16_t off = (uint16_t)(ms - (int64_t)minute * DUPWIN_SPAN_MS);
+	keep(e, MIN1, off, id_hash, earlier);
+	keep(e, MAX1, off, id_hash, later);
+	e->clicks++;
+	w->clicks++;
 	return 0;
+}
+
+/* The side's best click with an id other than `id`; NONE if there is none. */
+static uint16_t other(const struct entry *e, int first, uint64_t id)
+{
+	return e->id[first] != id ? e->off[first] : e->off[first + 1];
 }
 
 bool dupwin_seen(const struct dupwin *w, const unsigned char fp[16], int64_t ms, uint64_t id_hash)
 {
-	for (size_t s = slot_of(fp, w->nslot); w->slot[s]; s = (s + 1) & (w->nslot - 1)) {
-		const struct entry *e = &w->e[w->slot[s] - 1];
-		if (e->ms <= ms && e->ms >= ms - DUPWIN_SPAN_MS && e->id != id_hash && !memcmp(e->fp, fp, 16))
-			return true;
-	}
-	return false;
+	if (!in_range(ms))
+		return false;
+	int32_t minute = (int32_t)(ms / DUPWIN_SPAN_MS);
+	int64_t off = ms - (int64_t)minute * DUPWIN_SPAN_MS;
+	const struct entry *e = find(w, fp, minute);
+	uint16_t o;
+	if (e && (o = other(e, MIN1, id_hash)) != NONE && o <= off)
+		return true;
+	/* The previous minute: its clicks are all before ms; the latest other
+	 * one counts when it is within the span, i.e. at or after off. */
+	e = minute > 0 ? find(w, fp, minute - 1) : NULL;
+	return e && (o = other(e, MAX1, id_hash)) != NONE && o >= off;
 }
 
 bool dupwin_need(const struct dupwin *w, int64_t from, int64_t *to)
@@ -125,9 +218,12 @@ void dupwin_loaded(struct dupwin *w, int64_t from)
 void dupwin_evict(struct dupwin *w, int64_t before_ms)
 {
 	size_t k = 0;
+	w->clicks = 0;
 	for (size_t i = 0; i < w->n; i++)
-		if (w->e[i].ms >= before_ms)
+		if (((int64_t)w->e[i].minute + 1) * DUPWIN_SPAN_MS > before_ms) {
+			w->clicks += w->e[i].clicks;
 			w->e[k++] = w->e[i];
+		}
 	w->n = k;
 	size_t nslot = 1024;
 	while (nslot < w->n * 2)
@@ -143,7 +239,7 @@ void dupwin_evict(struct dupwin *w, int64_t before_ms)
 }
 
 /* File: magic, lo, n, the n entries, then the CRC32C of all of it. */
-static const char magic[8] = "AFTKWIN1";
+static const char magic[8] = "AFTKWIN2";
 
 int dupwin_save(const struct dupwin *w, const char *path)
 {
@@ -198,6 +294,8 @@ struct dupwin *dupwin_load(const char *path)
 	if (ok) {
 		w->n = n;
 		w->lo = lo;
+		for (size_t i = 0; i < w->n; i++)
+			w->clicks += w->e[i].clicks;
 		size_t nslot = 1024;
 		while (nslot < w->n * 2)
 			nslot *= 2;
@@ -211,6 +309,11 @@ struct dupwin *dupwin_load(const char *path)
 }
 
 size_t dupwin_count(const struct dupwin *w)
+{
+	return w->clicks;
+}
+
+size_t dupwin_entries(const struct dupwin *w)
 {
 	return w->n;
 }

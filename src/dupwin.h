@@ -5,9 +5,14 @@
  * The window answers for a time range only when it holds every stored
  * click of that range: the ingest loads a range from PostgreSQL before it
  * asks about it (dupwin_need / dupwin_loaded) and adds each click it
- * stores itself. Entries are (fingerprint, time, hash of the click id); the
+ * stores itself. A click is (fingerprint, time, hash of the click id); the
  * id hash keeps a click from being its own duplicate when a segment is
- * replayed over clicks stored already. */
+ * replayed over clicks stored already.
+ *
+ * Memory and time do not grow with the clicks of one fingerprint (one
+ * visitor or bot sending thousands a second): the window keeps one entry
+ * of constant size per fingerprint and minute, which is all the rule needs
+ * (see dupwin.c). */
 #ifndef AFFTOK_DUPWIN_H
 #define AFFTOK_DUPWIN_H
 
@@ -38,10 +43,13 @@ bool dupwin_seen(const struct dupwin *w, const unsigned char fp[16], int64_t ms,
 bool dupwin_need(const struct dupwin *w, int64_t from, int64_t *to);
 void dupwin_loaded(struct dupwin *w, int64_t from);
 
-/* Drops the clicks older than before_ms (memory stays bounded); the
- * coverage starts there afterwards. */
+/* Drops what only clicks older than before_ms need (memory stays bounded;
+ * clicks of up to DUPWIN_SPAN_MS before it may be kept, and they still
+ * count: they are stored clicks). The coverage starts at before_ms. */
 void dupwin_evict(struct dupwin *w, int64_t before_ms);
+/* Clicks added and kept, and the entries holding them. */
 size_t dupwin_count(const struct dupwin *w);
+size_t dupwin_entries(const struct dupwin *w);
 
 /* The window kept between runs of the ingest in a file: written with a
  * checksum (via a temporary file and rename), read back whole or not at

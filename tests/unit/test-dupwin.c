@@ -61,14 +61,109 @@ static void test_evict(void)
 		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, (int64_t)i * 10, i), 0);
 	}
 	dupwin_loaded(w, 0);
-	dupwin_evict(w, 250000); /* keeps i >= 25000 */
-	CU_ASSERT_EQUAL(dupwin_count(w), 25000);
+	size_t entries = dupwin_entries(w);
+	dupwin_evict(w, 250000); /* keeps i >= 25000, and may keep the minute before */
+	CU_ASSERT_TRUE(dupwin_count(w) >= 25000 && dupwin_count(w) <= 25000 + 6000);
+	CU_ASSERT_TRUE(dupwin_entries(w) < entries);
+	int64_t to;
+	CU_ASSERT_TRUE(dupwin_need(w, 249999, &to));
 	fp_of(7, fp);
 	/* i = 25007 (ms 250070) is kept: seen from a click 10 s later. */
 	CU_ASSERT_TRUE(dupwin_seen(w, fp, 260070, 1u << 30));
-	/* i = 24007 (ms 240070) is gone, and nothing else of fp 7 is near. */
-	CU_ASSERT_FALSE(dupwin_seen(w, fp, 240080, 1u << 30));
+	/* i = 19007 (ms 190070) is gone: its minute ended before 250000. */
+	CU_ASSERT_FALSE(dupwin_seen(w, fp, 190080, 1u << 30));
+	/* Eviction keeps the answers exact for every time it still covers. */
+	int wrong = 0;
+	for (unsigned q = 0; q < 5000; q++) {
+		unsigned f = q % 1000;
+		int64_t ms = 250000 + (int64_t)q * 53;
+		bool want = false;
+		for (unsigned i = 25000; i < 50000 && !want; i++)
+			want = i % 1000 == f && (int64_t)i * 10 <= ms && (int64_t)i * 10 >= ms - DUPWIN_SPAN_MS;
+		fp_of(f, fp);
+		wrong += dupwin_seen(w, fp, ms, 1u << 30) != want;
+	}
+	CU_ASSERT_EQUAL(wrong, 0);
 	dupwin_free(w);
+}
+
+/* One visitor (or bot) sending many clicks: constant memory per minute,
+ * answers as exact as for anyone else. Quadratic work here would not
+ * finish: 2,000,000 clicks of one fingerprint. */
+static void test_hot_fingerprint(void)
+{
+	struct dupwin *w = dupwin_new();
+	unsigned char fp[16];
+	fp_of(99, fp);
+	for (unsigned i = 0; i < 2000000; i++) /* 10 minutes, every 300 us */
+		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, 5000000 + (int64_t)i * 3 / 10, i), 0);
+	CU_ASSERT_EQUAL(dupwin_count(w), 2000000);
+	CU_ASSERT_TRUE(dupwin_entries(w) <= 11);
+	CU_ASSERT_TRUE(dupwin_seen(w, fp, 5000000 + 30000, 2000001));
+	CU_ASSERT_TRUE(dupwin_seen(w, fp, 5000000 + 600000 + 59999, 2000001)); /* the last, 60 s later */
+	CU_ASSERT_FALSE(dupwin_seen(w, fp, 5000000 + 600000 + 60000, 2000001));
+	CU_ASSERT_FALSE(dupwin_seen(w, fp, 4999999, 2000001));
+	CU_ASSERT_TRUE(dupwin_seen(w, fp, 5000000, 0)); /* the first click: others in its millisecond */
+	dupwin_free(w);
+}
+
+/* Few fingerprints, many clicks each, ids added twice (replays) and asked
+ * about: the earliest and latest "other" clicks of each minute are what
+ * the answer rests on. */
+static void test_dense_replays(void)
+{
+	enum { N = 6000, Q = 20000 };
+	struct { unsigned fp; int64_t ms; uint64_t id; } *c = malloc(N * sizeof *c);
+	struct dupwin *w = dupwin_new();
+	srand(7);
+	unsigned char fp[16];
+	for (int i = 0; i < N; i++) {
+		c[i].fp = (unsigned)rand() % 4;
+		c[i].ms = 1000000 + rand() % 600000;
+		c[i].id = (uint64_t)(rand() % 50); /* ids repeat: one click stored again */
+		fp_of(c[i].fp, fp);
+		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, c[i].ms, c[i].id), 0);
+	}
+	int wrong = 0, hits = 0;
+	for (int q = 0; q < Q; q++) {
+		unsigned f = (unsigned)rand() % 4;
+		int64_t ms = 1000000 - 70000 + rand() % 740000;
+		uint64_t id = (uint64_t)(rand() % 60);
+		bool want = false;
+		for (int i = 0; i < N && !want; i++)
+			want = c[i].fp == f && c[i].ms <= ms && c[i].ms >= ms - DUPWIN_SPAN_MS && c[i].id != id;
+		fp_of(f, fp);
+		wrong += dupwin_seen(w, fp, ms, id) != want;
+		hits += want;
+	}
+	CU_ASSERT_EQUAL(wrong, 0);
+	CU_ASSERT_TRUE(hits > Q / 2 && hits < Q); /* both answers compared */
+	/* Sparse: one or two clicks per fingerprint and minute, same ids. */
+	dupwin_free(w);
+	w = dupwin_new();
+	for (int i = 0; i < N; i++) {
+		c[i].fp = (unsigned)rand() % 3;
+		c[i].ms = 1000000 + rand() % 60000000;
+		c[i].id = (uint64_t)(rand() % 4);
+		fp_of(c[i].fp, fp);
+		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, c[i].ms, c[i].id), 0);
+	}
+	wrong = hits = 0;
+	for (int q = 0; q < Q; q++) {
+		unsigned f = (unsigned)rand() % 3;
+		int64_t ms = c[q % N].ms + rand() % 61000 - 500;
+		uint64_t id = (uint64_t)(rand() % 4);
+		bool want = false;
+		for (int i = 0; i < N && !want; i++)
+			want = c[i].fp == f && c[i].ms <= ms && c[i].ms >= ms - DUPWIN_SPAN_MS && c[i].id != id;
+		fp_of(f, fp);
+		wrong += dupwin_seen(w, fp, ms, id) != want;
+		hits += want;
+	}
+	CU_ASSERT_EQUAL(wrong, 0);
+	CU_ASSERT_TRUE(hits > Q / 20 && hits < Q - Q / 20);
+	dupwin_free(w);
+	free(c);
 }
 
 /* Random clicks over few fingerprints, against a brute-force search. */
@@ -160,6 +255,8 @@ static const struct unit_case cases[] = {
 	{"60 s rule", test_rule},
 	{"coverage", test_coverage},
 	{"eviction", test_evict},
+	{"one fingerprint, 2 M clicks", test_hot_fingerprint},
+	{"dense clicks and replayed ids against brute force", test_dense_replays},
 	{"random against brute force", test_random},
 	{"saved and loaded, damage refused", test_file},
 	{"id hash", test_hash},
