@@ -55,7 +55,8 @@
 #include "util.h"
 
 #define STREAM_KEY "afftok:clicks"
-#define STREAM_MAXLEN "500000"
+#define STREAM_MAXLEN "2000" /* entries: ~500,000 clicks */
+#define EVENTS_PER_ENTRY 256
 #define BATCH_BYTES (48L << 20)  /* journal bytes read per pass */
 #define BATCH_RECORDS 200000
 #define POLL_MS 200
@@ -1091,7 +1092,21 @@ static void event_of_rec(const void *src, long i, struct event *e, char *ts)
 	event_field(e, 10, r, F_DEVICE);
 }
 
-/* XADDs one event per click, pipelined. */
+/* Appends a value to a packed entry; a tab, newline or backslash (never
+ * in the click path's values, possible in a row written by hand) becomes
+ * a space so the entry's lines and columns stay intact. */
+static char *put_value(char *o, const char *v, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		*o++ = v[k] == '\t' || v[k] == '\n' || v[k] == '\\' ? ' ' : v[k];
+	return o;
+}
+
+/* XADDs the events, EVENTS_PER_ENTRY clicks to a stream entry, pipelined.
+ * One entry per click cost Redis ~5 us a click, the most of any step after
+ * PostgreSQL's; packed, the cost per click is a copy. An entry's fields:
+ * n (its clicks), columns (the names below, tab-separated) and clicks (one
+ * line per click, values tab-separated in that order). */
 static int publish(struct app *app, struct arena *a, long n, event_fn *get, const void *src)
 {
 	if (n == 0)
@@ -1099,37 +1114,51 @@ static int publish(struct app *app, struct arena *a, long n, event_fn *get, cons
 	if (!kv_ready(app->kv))
 		return -1;
 	redisContext *ctx = kv_ctx(app->kv);
-	static const char *names[] = {"click_id", "ts_ms", "tenant_id", "link_id", "offer_id",
-				      "affiliate_id", "billable", "unique", "reason", "country", "device"};
-	int rc = 0, sent = 0;
-	for (long i = 0; i < n; i++) {
-		const char *argv[6 + 2 * 11];
-		size_t len[6 + 2 * 11];
-		char ts[24];
-		struct event e;
-		get(src, i, &e, ts);
-		int ac = 0;
-		argv[ac++] = "XADD";
-		argv[ac++] = STREAM_KEY;
-		argv[ac++] = "MAXLEN";
-		argv[ac++] = "~";
-		argv[ac++] = STREAM_MAXLEN;
-		argv[ac++] = "*";
-		for (int k = 0; k < ac; k++)
-			len[k] = strlen(argv[k]);
-		for (int f = 0; f < 11; f++) {
-			len[ac] = strlen(names[f]);
-			argv[ac++] = names[f];
-			len[ac] = e.n[f];
-			argv[ac++] = e.v[f];
+	static const char columns[] =
+		"click_id\tts_ms\ttenant_id\tlink_id\toffer_id\taffiliate_id\tbillable\tunique\treason\tcountry\tdevice";
+	size_t cap = 4096, len;
+	char *blob = malloc(cap);
+	int rc = blob ? 0 : -1, sent = 0;
+	for (long i = 0; rc == 0 && i < n; i += EVENTS_PER_ENTRY) {
+		long m = n - i < EVENTS_PER_ENTRY ? n - i : EVENTS_PER_ENTRY;
+		len = 0;
+		for (long k = 0; k < m; k++) {
+			char ts[24];
+			struct event e;
+			get(src, i + k, &e, ts);
+			size_t need = 12;
+			for (int f = 0; f < 11; f++)
+				need += e.n[f];
+			if (len + need > cap) {
+				size_t ncap = (len + need) * 2;
+				char *nb = realloc(blob, ncap);
+				if (nb == NULL) {
+					rc = -1;
+					break;
+				}
+				blob = nb, cap = ncap;
+			}
+			char *o = blob + len;
+			for (int f = 0; f < 11; f++) {
+				o = put_value(o, e.v[f], e.n[f]);
+				*o++ = f < 10 ? '\t' : '\n';
+			}
+			len = (size_t)(o - blob);
 		}
-		if (redisAppendCommandArgv(ctx, ac, argv, len) != REDIS_OK) {
+		if (rc != 0)
+			break;
+		char count[24];
+		const char *argv[] = {"XADD", STREAM_KEY, "MAXLEN", "~", STREAM_MAXLEN, "*",
+				      "n", count, "columns", columns, "clicks", blob};
+		size_t lens[] = {4, strlen(STREAM_KEY), 6, 1, strlen(STREAM_MAXLEN), 1,
+				 1, (size_t)fmt_i64(count, m), 7, sizeof columns - 1, 6, len - 1};
+		if (redisAppendCommandArgv(ctx, 12, argv, lens) != REDIS_OK) {
 			rc = -1;
 			break;
 		}
 		sent++;
 		/* Read replies in chunks so neither side's buffers grow unbounded. */
-		if (sent % 1000 == 0 || i == n - 1) {
+		if (sent % 16 == 0 || i + m >= n) {
 			while (sent > 0) {
 				void *reply = NULL;
 				if (redisGetReply(ctx, &reply) != REDIS_OK) {
@@ -1141,10 +1170,9 @@ static int publish(struct app *app, struct arena *a, long n, event_fn *get, cons
 				freeReplyObject(reply);
 				sent--;
 			}
-			if (rc != 0)
-				break;
 		}
 	}
+	free(blob);
 	if (rc != 0) {
 		log_warn("redis stream: publishing failed (%s); the events are sent again later",
 			 ctx->errstr[0] ? ctx->errstr : "error reply");

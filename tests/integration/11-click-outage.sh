@@ -50,8 +50,21 @@ sleep 1.2
 ingest
 eq "Redis back: nothing pending" 0 "$(sql "SELECT count(*) FROM journal_segments WHERE published < committed")"
 ids=$(sql "SELECT click_id FROM clicks WHERE sub1 = '$rtag'")
-streamed=$(redis-cli -s "$RUN/redis.sock" xrevrange afftok:clicks + - COUNT 5000 | grep -cFx -f <(echo "$ids"))
+streamed=$(redis-cli -s "$RUN/redis.sock" xrevrange afftok:clicks + - COUNT 5000 | cut -f1 | grep -cFx -f <(echo "$ids"))
 eq "Redis back: the 20 click events are in the stream" 20 "$streamed"
+# An entry's format (README, "Click events"): n, columns, a line per click.
+entry=$(redis-cli -s "$RUN/redis.sock" xrevrange afftok:clicks + - COUNT 1)
+lines=$(sed -n '7,$p' <<<"$entry")
+eq "stream entry: fields n, columns, clicks" "n columns clicks" "$(sed -n '2p;4p;6p' <<<"$entry" | paste -sd ' ')"
+eq "stream entry: n is its number of lines" "$(sed -n 3p <<<"$entry")" "$(wc -l <<<"$lines")"
+eq "stream entry: 11 columns" "click_id ts_ms tenant_id link_id offer_id affiliate_id billable unique reason country device" \
+	"$(sed -n 5p <<<"$entry" | tr '\t' ' ')"
+eq "stream entry: 11 values on every line" 11 "$(awk -F'\t' '{print NF}' <<<"$lines" | sort -u)"
+first=$(head -n 1 <<<"$lines")
+eq "stream entry: a click's values are its row's" \
+	"$(sql "SELECT concat_ws(' ', click_id, round(date_part('epoch', created_at) * 1000), tenant_id, link_id, offer_id, affiliate_id,
+	  CASE WHEN billable THEN 1 ELSE 0 END, CASE WHEN is_unique THEN 1 ELSE 0 END) FROM clicks WHERE click_id = '$(cut -f1 <<<"$first")'")" \
+	"$(cut -f1-8 <<<"$first" | tr '\t' ' ')"
 
 rm -rf "$out"
 done_testing

@@ -301,7 +301,8 @@ if only e; then
 			GROUP BY 1 HAVING count(*) = 1) s"
 	}
 	in_stream() { # STREAM FILE: how many of the ids in FILE the stream holds
-		rcli xrevrange "$1" + - COUNT 20000 | grep -Fx -f "$2" | sort -u | wc -l
+		# afftok:clicks packs clicks into entries, a line each (README, "Click events")
+		rcli xrevrange "$1" + - COUNT 20000 | cut -f1 | grep -Fx -f "$2" | sort -u | wc -l
 	}
 	ml=$(mklink "$o")
 	mlid=$(sql "SELECT id FROM links WHERE code = '$ml'")
