@@ -4,8 +4,8 @@
 #   scripts/local up        (or AFFTOK_RUN_DIR=... AFFTOK_BUILD_DIR=... of a running stack)
 #   bench/click.sh          2 rounds x (baseline, AffTok), BENCH_DURATION (10) s each
 #
-# Same nginx, same socket, same pool size (spawn-fcgi + multiwatch, 2 x
-# cores processes), same wrk load (-t2 -c64, one signed-link URL):
+# Same nginx, same socket, same pool (spawn-fcgi + multiwatch, the
+# stack's pool size), same wrk load (-t2 -c64, one signed-link URL):
 #   baseline  bench/baseline-fcgi.c, a FastCGI program that only answers the
 #             302 (same headers as AffTok's), built here;
 #   afftok    the real pool: token verified (HMAC), cache warm, click id,

@@ -7,7 +7,7 @@ mkdir -p "$RUN"
 RUN=$(cd "$RUN" && pwd)
 PGPORT=${AFFTOK_PG_PORT:-$((PORT + 10000))}
 REDISPORT=${AFFTOK_REDIS_PORT:-$((PORT + 10001))}
-WORKERS=${AFFTOK_WORKERS:-$((2 * $(nproc)))}
+WORKERS=${AFFTOK_WORKERS:-$((4 * $(nproc)))}
 BUILD=${AFFTOK_BUILD_DIR:-$top/build}
 CONF=$RUN/afftok.conf
 # The workers' shared counters (src/shm.h): on tmpfs, named after the run
