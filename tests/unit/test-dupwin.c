@@ -107,94 +107,82 @@ static void test_hot_fingerprint(void)
 	dupwin_free(w);
 }
 
+/* Random clicks for the brute-force comparisons: fingerprint numbers
+ * below nfp, times in [base, base + span), ids below nids (repeats: one
+ * click stored again) or, with nids 0, each its own. */
+struct sample {
+	unsigned fp;
+	int64_t ms;
+	uint64_t id;
+};
+
+static struct dupwin *fill(struct sample *c, int n, unsigned nfp, int64_t base, int span, int nids)
+{
+	struct dupwin *w = dupwin_new();
+	unsigned char fp[16];
+	for (int i = 0; i < n; i++) {
+		c[i].fp = (unsigned)rand() % nfp;
+		c[i].ms = base + rand() % span;
+		c[i].id = nids ? (uint64_t)(rand() % nids) : (uint64_t)i;
+		fp_of(c[i].fp, fp);
+		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, c[i].ms, c[i].id), 0);
+	}
+	return w;
+}
+
+/* Whether the window's answer differs from a search of all clicks; counts
+ * the "yes" answers in *hits. */
+static bool wrong(const struct dupwin *w, const struct sample *c, int n, unsigned f, int64_t ms, uint64_t id,
+		  int *hits)
+{
+	bool want = false;
+	for (int i = 0; i < n && !want; i++)
+		want = c[i].fp == f && c[i].ms <= ms && c[i].ms >= ms - DUPWIN_SPAN_MS && c[i].id != id;
+	unsigned char fp[16];
+	fp_of(f, fp);
+	*hits += want;
+	return dupwin_seen(w, fp, ms, id) != want;
+}
+
 /* Few fingerprints, many clicks each, ids added twice (replays) and asked
  * about: the earliest and latest "other" clicks of each minute are what
- * the answer rests on. */
+ * the answer rests on. Then sparse: one or two clicks a minute. */
 static void test_dense_replays(void)
 {
 	enum { N = 6000, Q = 20000 };
-	struct { unsigned fp; int64_t ms; uint64_t id; } *c = malloc(N * sizeof *c);
-	struct dupwin *w = dupwin_new();
+	struct sample *c = malloc(N * sizeof *c);
 	srand(7);
-	unsigned char fp[16];
-	for (int i = 0; i < N; i++) {
-		c[i].fp = (unsigned)rand() % 4;
-		c[i].ms = 1000000 + rand() % 600000;
-		c[i].id = (uint64_t)(rand() % 50); /* ids repeat: one click stored again */
-		fp_of(c[i].fp, fp);
-		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, c[i].ms, c[i].id), 0);
-	}
-	int wrong = 0, hits = 0;
-	for (int q = 0; q < Q; q++) {
-		unsigned f = (unsigned)rand() % 4;
-		int64_t ms = 1000000 - 70000 + rand() % 740000;
-		uint64_t id = (uint64_t)(rand() % 60);
-		bool want = false;
-		for (int i = 0; i < N && !want; i++)
-			want = c[i].fp == f && c[i].ms <= ms && c[i].ms >= ms - DUPWIN_SPAN_MS && c[i].id != id;
-		fp_of(f, fp);
-		wrong += dupwin_seen(w, fp, ms, id) != want;
-		hits += want;
-	}
-	CU_ASSERT_EQUAL(wrong, 0);
+	struct dupwin *w = fill(c, N, 4, 1000000, 600000, 50);
+	int bad = 0, hits = 0;
+	for (int q = 0; q < Q; q++)
+		bad += wrong(w, c, N, (unsigned)rand() % 4, 1000000 - 70000 + rand() % 740000,
+			     (uint64_t)(rand() % 60), &hits);
+	CU_ASSERT_EQUAL(bad, 0);
 	CU_ASSERT_TRUE(hits > Q / 2 && hits < Q); /* both answers compared */
-	/* Sparse: one or two clicks per fingerprint and minute, same ids. */
 	dupwin_free(w);
-	w = dupwin_new();
-	for (int i = 0; i < N; i++) {
-		c[i].fp = (unsigned)rand() % 3;
-		c[i].ms = 1000000 + rand() % 60000000;
-		c[i].id = (uint64_t)(rand() % 4);
-		fp_of(c[i].fp, fp);
-		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, c[i].ms, c[i].id), 0);
-	}
-	wrong = hits = 0;
-	for (int q = 0; q < Q; q++) {
-		unsigned f = (unsigned)rand() % 3;
-		int64_t ms = c[q % N].ms + rand() % 61000 - 500;
-		uint64_t id = (uint64_t)(rand() % 4);
-		bool want = false;
-		for (int i = 0; i < N && !want; i++)
-			want = c[i].fp == f && c[i].ms <= ms && c[i].ms >= ms - DUPWIN_SPAN_MS && c[i].id != id;
-		fp_of(f, fp);
-		wrong += dupwin_seen(w, fp, ms, id) != want;
-		hits += want;
-	}
-	CU_ASSERT_EQUAL(wrong, 0);
+
+	w = fill(c, N, 3, 1000000, 60000000, 4);
+	bad = hits = 0;
+	for (int q = 0; q < Q; q++)
+		bad += wrong(w, c, N, (unsigned)rand() % 3, c[q % N].ms + rand() % 61000 - 500,
+			     (uint64_t)(rand() % 4), &hits);
+	CU_ASSERT_EQUAL(bad, 0);
 	CU_ASSERT_TRUE(hits > Q / 20 && hits < Q - Q / 20);
 	dupwin_free(w);
 	free(c);
 }
 
-/* Random clicks over few fingerprints, against a brute-force search. */
+/* Random clicks over many fingerprints, against a brute-force search. */
 static void test_random(void)
 {
 	enum { N = 20000, Q = 20000 };
-	struct { unsigned fp; int64_t ms; uint64_t id; } *c = malloc(N * sizeof *c);
-	struct dupwin *w = dupwin_new();
+	struct sample *c = malloc(N * sizeof *c);
 	srand(42);
-	unsigned char fp[16];
-	for (int i = 0; i < N; i++) {
-		c[i].fp = (unsigned)rand() % 3000;
-		c[i].ms = rand() % 3600000;
-		c[i].id = (uint64_t)i;
-		fp_of(c[i].fp, fp);
-		CU_ASSERT_EQUAL_FATAL(dupwin_add(w, fp, c[i].ms, c[i].id), 0);
-	}
-	int wrong = 0, hits = 0;
-	for (int q = 0; q < Q; q++) {
-		unsigned f = (unsigned)rand() % 3000;
-		int64_t ms = rand() % 3600000;
-		uint64_t id = (uint64_t)(rand() % (N * 2));
-		bool want = false;
-		for (int i = 0; i < N && !want; i++)
-			want = c[i].fp == f && c[i].ms <= ms && c[i].ms >= ms - DUPWIN_SPAN_MS && c[i].id != id;
-		fp_of(f, fp);
-		if (dupwin_seen(w, fp, ms, id) != want)
-			wrong++;
-		hits += want;
-	}
-	CU_ASSERT_EQUAL(wrong, 0);
+	struct dupwin *w = fill(c, N, 3000, 0, 3600000, 0);
+	int bad = 0, hits = 0;
+	for (int q = 0; q < Q; q++)
+		bad += wrong(w, c, N, (unsigned)rand() % 3000, rand() % 3600000, (uint64_t)(rand() % (N * 2)), &hits);
+	CU_ASSERT_EQUAL(bad, 0);
 	CU_ASSERT_TRUE(hits > Q / 20); /* the comparison covered both answers */
 	dupwin_free(w);
 	free(c);
