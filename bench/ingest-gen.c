@@ -2,10 +2,10 @@
  * the real code of the click path (click_process, click_record,
  * journal_append), for bench/ingest.sh to time `afftokctl ingest` alone.
  *
- *   ingest-gen DIR N SECRET_KEY_FILE TENANT LINK:OFFER:AFFILIATE[,...] [WRITERS [SIGNED%]]
+ *   ingest-gen DIR N SECRET_KEY_FILE TENANT LINK:OFFER:AFFILIATE[,...] [WRITERS [SIGNED% [BEFORE_MS]]]
  *
  * The clicks are spread over the N / 2,000 seconds before now (2,000 clicks
- * a second), across the given links, WRITERS (4) interleaved segment files
+ * a second), or before now - BEFORE_MS, across the given links, WRITERS (4) interleaved segment files
  * as a pool of workers leaves them. SIGNED% (100) of the clicks come
  * through a signed link with its own nonce, except that about 1 % reuse an
  * earlier nonce (replays); the others through the bare link code. About 2 %
@@ -90,7 +90,9 @@ int main(int argc, char **argv)
 	}
 	int nwriters = argc > 6 ? atoi(argv[6]) : 4;
 	int signed_pct = argc > 7 ? atoi(argv[7]) : 100;
-	if (nlinks == 0 || n <= 0 || nwriters < 1 || nwriters > MAX_WRITERS || signed_pct < 0 || signed_pct > 100)
+	long long before_ms = argc > 8 ? atoll(argv[8]) : 0;
+	if (nlinks == 0 || n <= 0 || nwriters < 1 || nwriters > MAX_WRITERS || signed_pct < 0 || signed_pct > 100 ||
+	    before_ms < 0)
 		return 64;
 	rng ^= (unsigned long long)now_ms();
 	struct journal *jw[MAX_WRITERS];
@@ -102,7 +104,7 @@ int main(int argc, char **argv)
 			return 70;
 	}
 	struct arena *a = arena_new(65536);
-	int64_t end = now_ms(), start = end - n * 1000 / RATE;
+	int64_t end = now_ms() - before_ms, start = end - n * 1000 / RATE;
 	/* Recent visitors, to repeat one now and then (duplicates) and
 	 * recent nonces, to replay one. */
 	struct visitor {

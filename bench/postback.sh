@@ -78,6 +78,10 @@ else
 	psql_ -c "ANALYZE clicks" >/dev/null
 	echo "T=$T ADV=$ADV KEY=$KEY" >"$W/env"
 fi
+# One advertiser sending thousands a second has a key limit to match
+# ([limits] postback_per_min, 60,000 a minute by default, would answer 429
+# after the first 25 s). The limit is still counted in Redis per request.
+psql_ -c "UPDATE api_keys SET rate_limit_per_min = 100000000 WHERE tenant_id = $T AND advertiser_id = $ADV" >/dev/null
 
 # 3 (set-up). The baseline program behind its own nginx server.
 cc -O2 -o "$W/insert-fcgi" "$top/bench/insert-fcgi.c" -lfcgi -lpq -I"$(pg_config --includedir)"
