@@ -144,48 +144,38 @@ static bool wrong(const struct dupwin *w, const struct sample *c, int n, unsigne
 	return dupwin_seen(w, fp, ms, id) != want;
 }
 
-/* Few fingerprints, many clicks each, ids added twice (replays) and asked
- * about: the earliest and latest "other" clicks of each minute are what
- * the answer rests on. Then sparse: one or two clicks a minute. */
-static void test_dense_replays(void)
+/* n random clicks (fill), then q questions with fingerprints below nfp,
+ * times in [qfrom, qfrom + qspan) and ids below qids, each compared with
+ * a search of all clicks. Returns the "yes" answers; asserts no wrong one. */
+static int compare(int n, unsigned nfp, int64_t base, int span, int nids, int64_t qfrom, int qspan, int qids)
 {
-	enum { N = 6000, Q = 20000 };
-	struct sample *c = malloc(N * sizeof *c);
-	srand(7);
-	struct dupwin *w = fill(c, N, 4, 1000000, 600000, 50);
+	enum { Q = 20000 };
+	struct sample *c = malloc((size_t)n * sizeof *c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	struct dupwin *w = fill(c, n, nfp, base, span, nids);
 	int bad = 0, hits = 0;
 	for (int q = 0; q < Q; q++)
-		bad += wrong(w, c, N, (unsigned)rand() % 4, 1000000 - 70000 + rand() % 740000,
-			     (uint64_t)(rand() % 60), &hits);
+		bad += wrong(w, c, n, (unsigned)rand() % nfp, qfrom + rand() % qspan, (uint64_t)(rand() % qids), &hits);
 	CU_ASSERT_EQUAL(bad, 0);
-	CU_ASSERT_TRUE(hits > Q / 2 && hits < Q); /* both answers compared */
-	dupwin_free(w);
-
-	w = fill(c, N, 3, 1000000, 60000000, 4);
-	bad = hits = 0;
-	for (int q = 0; q < Q; q++)
-		bad += wrong(w, c, N, (unsigned)rand() % 3, c[q % N].ms + rand() % 61000 - 500,
-			     (uint64_t)(rand() % 4), &hits);
-	CU_ASSERT_EQUAL(bad, 0);
-	CU_ASSERT_TRUE(hits > Q / 20 && hits < Q - Q / 20);
 	dupwin_free(w);
 	free(c);
+	return hits;
 }
 
-/* Random clicks over many fingerprints, against a brute-force search. */
-static void test_random(void)
+/* Few fingerprints, many clicks each, ids added twice (replays) and asked
+ * about: the earliest and latest "other" clicks of each minute are what
+ * the answer rests on. Then sparse: about one click a fingerprint and
+ * minute; then many fingerprints, every click its own id. Each case must
+ * compare both answers. */
+static void test_brute_force(void)
 {
-	enum { N = 20000, Q = 20000 };
-	struct sample *c = malloc(N * sizeof *c);
-	srand(42);
-	struct dupwin *w = fill(c, N, 3000, 0, 3600000, 0);
-	int bad = 0, hits = 0;
-	for (int q = 0; q < Q; q++)
-		bad += wrong(w, c, N, (unsigned)rand() % 3000, rand() % 3600000, (uint64_t)(rand() % (N * 2)), &hits);
-	CU_ASSERT_EQUAL(bad, 0);
-	CU_ASSERT_TRUE(hits > Q / 20); /* the comparison covered both answers */
-	dupwin_free(w);
-	free(c);
+	srand(7);
+	int hits = compare(6000, 4, 1000000, 600000, 50, 1000000 - 70000, 740000, 60);
+	CU_ASSERT_TRUE(hits > 20000 / 2 && hits < 20000);
+	hits = compare(3000, 3, 1000000, 60000000, 4, 1000000, 60000000, 4);
+	CU_ASSERT_TRUE(hits > 20000 / 20 && hits < 20000 - 20000 / 20);
+	hits = compare(20000, 3000, 0, 3600000, 0, 0, 3600000, 40000);
+	CU_ASSERT_TRUE(hits > 20000 / 20 && hits < 20000 - 20000 / 20);
 }
 
 static void test_file(void)
@@ -244,8 +234,7 @@ static const struct unit_case cases[] = {
 	{"coverage", test_coverage},
 	{"eviction", test_evict},
 	{"one fingerprint, 2 M clicks", test_hot_fingerprint},
-	{"dense clicks and replayed ids against brute force", test_dense_replays},
-	{"random against brute force", test_random},
+	{"dense, sparse and many visitors' clicks, replayed ids: against brute force", test_brute_force},
 	{"saved and loaded, damage refused", test_file},
 	{"id hash", test_hash},
 	{NULL, NULL},
