@@ -5,8 +5,8 @@
  *   ingest-gen DIR N SECRET_KEY_FILE TENANT LINK:OFFER:AFFILIATE[,...] [WRITERS [SIGNED% [BEFORE_MS]]]
  *
  * The clicks are spread over the N / 2,000 seconds before now (2,000 clicks
- * a second), or before now - BEFORE_MS, across the given links, WRITERS (4) interleaved segment files
- * as a pool of workers leaves them. SIGNED% (100) of the clicks come
+ * a second), or before now - BEFORE_MS, across the given links, WRITERS (4)
+ * interleaved segment files as a pool of workers leaves them. SIGNED% (100) of the clicks come
  * through a signed link with its own nonce, except that about 1 % reuse an
  * earlier nonce (replays); the others through the bare link code. About 2 %
  * repeat an earlier visitor on the same link within seconds (duplicate
