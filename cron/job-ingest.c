@@ -1150,8 +1150,11 @@ static int publish(struct app *app, struct arena *a, long n, event_fn *get, cons
 		char count[24];
 		const char *argv[] = {"XADD", STREAM_KEY, "MAXLEN", "~", STREAM_MAXLEN, "*",
 				      "n", count, "columns", columns, "clicks", blob};
-		size_t lens[] = {4, strlen(STREAM_KEY), 6, 1, strlen(STREAM_MAXLEN), 1,
-				 1, (size_t)fmt_i64(count, m), 7, sizeof columns - 1, 6, len - 1};
+		size_t lens[12];
+		fmt_i64(count, m);
+		for (int k = 0; k < 11; k++)
+			lens[k] = strlen(argv[k]);
+		lens[11] = len - 1; /* the blob, without its last newline */
 		if (redisAppendCommandArgv(ctx, 12, argv, lens) != REDIS_OK) {
 			rc = -1;
 			break;

@@ -81,6 +81,15 @@ static int rebuild(struct dupwin *w, size_t nslot)
 	return 0;
 }
 
+/* The table for n entries: a power of two, at least 1024 and twice n. */
+static size_t table_size(size_t n)
+{
+	size_t nslot = 1024;
+	while (nslot < n * 2)
+		nslot *= 2;
+	return nslot;
+}
+
 static struct entry *find(const struct dupwin *w, const unsigned char fp[16], int32_t minute)
 {
 	for (size_t s = slot_of(fp, minute, w->nslot); w->slot[s]; s = (s + 1) & (w->nslot - 1)) {
@@ -137,32 +146,27 @@ static struct entry *new_entry(struct dupwin *w, const unsigned char fp[16], int
 	return e;
 }
 
-/* One side (earliest or latest): `first` and the best with another id than
- * first's; `before` says which offset wins. */
-static void keep(struct entry *e, int first, uint16_t off, uint64_t id, bool (*before)(uint16_t, uint16_t))
+static bool beats(bool latest, uint16_t a, uint16_t b)
+{
+	return latest ? a > b : a < b;
+}
+
+/* One side, the earliest clicks or (latest) the latest: `first` and the
+ * best with another id than first's. */
+static void keep(struct entry *e, int first, uint16_t off, uint64_t id, bool latest)
 {
 	int second = first + 1;
-	if (e->off[first] == NONE || before(off, e->off[first])) {
+	if (e->off[first] == NONE || beats(latest, off, e->off[first])) {
 		if (e->off[first] != NONE && e->id[first] != id) {
 			e->off[second] = e->off[first];
 			e->id[second] = e->id[first];
 		}
 		e->off[first] = off;
 		e->id[first] = id;
-	} else if (e->id[first] != id && (e->off[second] == NONE || before(off, e->off[second]))) {
+	} else if (e->id[first] != id && (e->off[second] == NONE || beats(latest, off, e->off[second]))) {
 		e->off[second] = off;
 		e->id[second] = id;
 	}
-}
-
-static bool earlier(uint16_t a, uint16_t b)
-{
-	return a < b;
-}
-
-static bool later(uint16_t a, uint16_t b)
-{
-	return a > b;
 }
 
 int dupwin_add(struct dupwin *w, const unsigned char fp[16], int64_t ms, uint64_t id_hash)
@@ -174,8 +178,8 @@ int dupwin_add(struct dupwin *w, const unsigned char fp[16], int64_t ms, uint64_
 	if (e == NULL && (e = new_entry(w, fp, minute)) == NULL)
 		return -1;
 	uint16_t off = (uint16_t)(ms - (int64_t)minute * DUPWIN_SPAN_MS);
-	keep(e, MIN1, off, id_hash, earlier);
-	keep(e, MAX1, off, id_hash, later);
+	keep(e, MIN1, off, id_hash, false);
+	keep(e, MAX1, off, id_hash, true);
 	e->clicks++;
 	w->clicks++;
 	return 0;
@@ -225,10 +229,7 @@ void dupwin_evict(struct dupwin *w, int64_t before_ms)
 			w->e[k++] = w->e[i];
 		}
 	w->n = k;
-	size_t nslot = 1024;
-	while (nslot < w->n * 2)
-		nslot *= 2;
-	if (rebuild(w, nslot) != 0) {
+	if (rebuild(w, table_size(w->n)) != 0) {
 		/* Keep the old table size: it is at least as large. */
 		memset(w->slot, 0, w->nslot * sizeof *w->slot);
 		for (size_t i = 0; i < w->n; i++)
@@ -296,10 +297,7 @@ struct dupwin *dupwin_load(const char *path)
 		w->lo = lo;
 		for (size_t i = 0; i < w->n; i++)
 			w->clicks += w->e[i].clicks;
-		size_t nslot = 1024;
-		while (nslot < w->n * 2)
-			nslot *= 2;
-		ok = rebuild(w, nslot) == 0;
+		ok = rebuild(w, table_size(w->n)) == 0;
 	}
 	if (!ok) {
 		dupwin_free(w);
