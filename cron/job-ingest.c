@@ -1095,11 +1095,13 @@ static void event_of_rec(const void *src, long i, struct event *e, char *ts)
 /* Appends a value to a packed entry; a tab, newline or backslash (never
  * in the click path's values, possible in a row written by hand) becomes
  * a space so the entry's lines and columns stay intact. */
-static char *put_value(char *o, const char *v, size_t n)
+static void put_value(struct buf *b, const char *v, size_t n)
 {
-	for (size_t k = 0; k < n; k++)
-		*o++ = v[k] == '\t' || v[k] == '\n' || v[k] == '\\' ? ' ' : v[k];
-	return o;
+	size_t at = b->len;
+	buf_append(b, v, n);
+	for (size_t k = at; k < b->len; k++)
+		if (b->p[k] == '\t' || b->p[k] == '\n' || b->p[k] == '\\')
+			b->p[k] = ' ';
 }
 
 /* XADDs the events, EVENTS_PER_ENTRY clicks to a stream entry, pipelined.
@@ -1116,45 +1118,34 @@ static int publish(struct app *app, struct arena *a, long n, event_fn *get, cons
 	redisContext *ctx = kv_ctx(app->kv);
 	static const char columns[] =
 		"click_id\tts_ms\ttenant_id\tlink_id\toffer_id\taffiliate_id\tbillable\tunique\treason\tcountry\tdevice";
-	size_t cap = 4096, len;
-	char *blob = malloc(cap);
-	int rc = blob ? 0 : -1, sent = 0;
+	struct buf blob;
+	buf_init(&blob, a);
+	int rc = 0, sent = 0;
 	for (long i = 0; rc == 0 && i < n; i += EVENTS_PER_ENTRY) {
 		long m = n - i < EVENTS_PER_ENTRY ? n - i : EVENTS_PER_ENTRY;
-		len = 0;
+		blob.len = 0; /* the same memory for every entry */
 		for (long k = 0; k < m; k++) {
 			char ts[24];
 			struct event e;
 			get(src, i + k, &e, ts);
-			size_t need = 12;
-			for (int f = 0; f < 11; f++)
-				need += e.n[f];
-			if (len + need > cap) {
-				size_t ncap = (len + need) * 2;
-				char *nb = realloc(blob, ncap);
-				if (nb == NULL) {
-					rc = -1;
-					break;
-				}
-				blob = nb, cap = ncap;
-			}
-			char *o = blob + len;
 			for (int f = 0; f < 11; f++) {
-				o = put_value(o, e.v[f], e.n[f]);
-				*o++ = f < 10 ? '\t' : '\n';
+				put_value(&blob, e.v[f], e.n[f]);
+				if (k < m - 1 || f < 10)
+					buf_putc(&blob, f < 10 ? '\t' : '\n');
 			}
-			len = (size_t)(o - blob);
 		}
-		if (rc != 0)
+		if (!buf_ok(&blob)) {
+			rc = -1;
 			break;
+		}
 		char count[24];
 		const char *argv[] = {"XADD", STREAM_KEY, "MAXLEN", "~", STREAM_MAXLEN, "*",
-				      "n", count, "columns", columns, "clicks", blob};
+				      "n", count, "columns", columns, "clicks", blob.p};
 		size_t lens[12];
 		fmt_i64(count, m);
 		for (int k = 0; k < 11; k++)
 			lens[k] = strlen(argv[k]);
-		lens[11] = len - 1; /* the blob, without its last newline */
+		lens[11] = blob.len;
 		if (redisAppendCommandArgv(ctx, 12, argv, lens) != REDIS_OK) {
 			rc = -1;
 			break;
@@ -1175,7 +1166,6 @@ static int publish(struct app *app, struct arena *a, long n, event_fn *get, cons
 			}
 		}
 	}
-	free(blob);
 	if (rc != 0) {
 		log_warn("redis stream: publishing failed (%s); the events are sent again later",
 			 ctx->errstr[0] ? ctx->errstr : "error reply");
