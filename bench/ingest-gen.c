@@ -7,8 +7,10 @@
  * The clicks are spread over the N / 2,000 seconds before now (2,000 clicks
  * a second), or before now - BEFORE_MS, across the given links, WRITERS (4)
  * interleaved segment files as a pool of workers leaves them. SIGNED% (100) of the clicks come
- * through a signed link with its own nonce, except that about 1 % reuse an
- * earlier nonce (replays); the others through the bare link code. About 2 %
+ * through a signed link with its own nonce, signed up to a minute before
+ * the click (as a page renders it before the visitor clicks), except that
+ * about 1 % click an earlier token again (replays); the others through the
+ * bare link code. About 2 %
  * repeat an earlier visitor on the same link within seconds (duplicate
  * fingerprints), so the ingest rules have work to do.
  * Addresses come from a pool of 200,000, user agents from a few real ones.
@@ -112,6 +114,7 @@ int main(int argc, char **argv)
 		char ip[40];
 		int agent;
 		char nonce[20];
+		long long ts; /* when its token was signed */
 	} recent[256];
 	int nrecent = 0;
 	struct buf b;
@@ -123,8 +126,10 @@ int main(int argc, char **argv)
 		int kind = (int)(r % 100); /* 0: replay, 1-2: duplicate visitor */
 		if (nrecent > 0 && kind <= 2) {
 			v = recent[(r >> 8) % (unsigned)nrecent];
-			if (kind > 0)
+			if (kind > 0) {
 				snprintf(v.nonce, sizeof v.nonce, "n%016llx", next_rand());
+				v.ts = ms / 1000 - (long long)(next_rand() % 60);
+			}
 		} else {
 			unsigned long long h = next_rand();
 			v.link = (int)(h % (unsigned)nlinks);
@@ -132,13 +137,14 @@ int main(int argc, char **argv)
 			snprintf(v.ip, sizeof v.ip, "10.%u.%u.%u", ip >> 16, (ip >> 8) & 255, ip & 255);
 			v.agent = (int)((h >> 40) % (sizeof agents / sizeof *agents));
 			snprintf(v.nonce, sizeof v.nonce, "n%016llx", next_rand());
+			v.ts = ms / 1000 - (long long)(next_rand() % 60);
 			recent[nrecent < 256 ? nrecent++ : (int)((h >> 48) % 256)] = v;
 		}
 		struct link_entry *l = &links[v.link];
 		char sig[SIGN_SIG_LEN + 1], token[200];
-		sign_compute((const unsigned char *)secret, 64, l->code, ms / 1000, v.nonce, sig);
+		sign_compute((const unsigned char *)secret, 64, l->code, v.ts, v.nonce, sig);
 		if ((int)((r >> 24) % 100) < signed_pct)
-			snprintf(token, sizeof token, "%s.%lld.%s.%s", l->code, (long long)(ms / 1000), v.nonce, sig);
+			snprintf(token, sizeof token, "%s.%lld.%s.%s", l->code, v.ts, v.nonce, sig);
 		else
 			snprintf(token, sizeof token, "%s", l->code);
 		struct param params[] = {{"sub1", "bench"}, {"sub2", "campaign-7"}};

@@ -105,6 +105,13 @@ wrong=$(psql_ "CREATE TEMP TABLE b AS SELECT click_id, created_at, ingested_at, 
 			AND (d.created_at, d.click_id) < (c.created_at, c.click_id)))) AS dup FROM b c) x
 	WHERE dup = is_unique" | tail -n 1)
 [ "$wrong" = 0 ] || { echo "FAIL: $wrong clicks where is_unique disagrees with the duplicate rule"; exit 1; }
+# The replay rule: a token's first click is the one not a replay: the
+# earliest (by time, then id) of the first batch that held one
+# (ingest-gen's nonces are unique to a token).
+wrong=$(psql_ "SELECT count(*) FROM (SELECT reason, row_number() OVER (PARTITION BY link_id, nonce
+		ORDER BY ingested_at, created_at, click_id) rn FROM clicks WHERE link_id IN ($(sed 's/:[0-9]*:[0-9]*//g' <<<"$links"))
+		AND signed) x WHERE (reason = 'replay') <> (rn > 1)")
+[ "$wrong" = 0 ] || { echo "FAIL: $wrong clicks where the replay rule disagrees"; exit 1; }
 echo "ingest: $N clicks in $wall s wall = $(awk -v n="$N" -v w="$wall" 'BEGIN {printf "%d", n / w}')/s;" \
 	"CPU $cpu s (afftokctl $cu + $cs, PostgreSQL and Redis $side of which Redis $redis) =" \
 	"$(awk -v n="$N" -v c="$cpu" 'BEGIN {printf "%d", (c > 0 ? n / c : 0)}') clicks per CPU-second;" \

@@ -6,9 +6,11 @@
  *              batch's own clicks (sorted by fingerprint) and the stored ones
  *              (the in-memory window of src/dupwin.c, loaded from `clicks`
  *              for the times it must cover, then kept up by this process);
- *   replay     a nonce counts once: the earliest click holding it claims it
- *              in link_nonces (INSERT ... ON CONFLICT DO NOTHING RETURNING,
- *              so the database's key decides between batches and runs).
+ *   replay     a signed link (code, ts, nonce) counts once: the earliest
+ *              click holding it claims its nonce in the set of its link and
+ *              ts (link_nonce_sets, locked FOR UPDATE, so the database
+ *              decides between batches, runs and hosts); records written
+ *              before the journal carried ts claim in link_nonces by key.
  * Then, in ONE transaction, it stores the clicks, final flags included
  * (COPY into a staging table, one INSERT ... SELECT into `clicks`), and
  * advances each segment's `committed` offset (journal_segments). A batch
@@ -52,6 +54,7 @@
 #include "jobs.h"
 #include "kv.h"
 #include "log.h"
+#include "nonceset.h"
 #include "util.h"
 
 #define STREAM_KEY "afftok:clicks"
@@ -107,7 +110,10 @@ struct rec {
 	bool fp_ok;                   /* it is 32 hex digits (the writer's format) */
 	uint64_t id_hash;
 	bool dup_batch;               /* an earlier click of the batch has its fingerprint within 60 s */
-	bool nonce_first;             /* the batch's earliest click holding its nonce */
+	bool v1;                      /* a version 1 record: no ts, its nonce is claimed in link_nonces */
+	int64_t ts;                   /* the signed token's ts (version 2; 0 when absent) */
+	int64_t link_id;
+	bool nonce_first;             /* the batch's earliest click holding its token */
 	bool dup, replay;             /* the rules' answers */
 	bool stored;                  /* stored by this pass (not found stored already) */
 	bool prior;                   /* found stored already (its events go out again) */
@@ -320,14 +326,17 @@ static int read_segment(struct segment *s, long long budget)
 
 /* ---- records ---- */
 
-/* A record is one COPY line of CLICK_RECORD_FIELDS fields starting with the
- * version; anything else (a record of a newer version, or damage that a
- * checksum missed) is skipped and counted. */
+/* A record is one COPY line starting with its version: CLICK_RECORD_FIELDS
+ * fields in version 2, CLICK_RECORD_FIELDS_V1 in version 1 (written before
+ * the token's ts was added; both versions are one digit, so the id starts
+ * at the same place). Anything else (a record of a newer version, or damage
+ * that a checksum missed) is skipped and counted. */
+#define VERSION_LEN 2 /* "2\t" */
 static bool record_ok(const unsigned char *r, size_t n)
 {
-	size_t vl = strlen(CLICK_RECORD_VERSION);
-	if (n < vl + 1 || memcmp(r, CLICK_RECORD_VERSION "\t", vl + 1) != 0)
+	if (n < VERSION_LEN || (memcmp(r, "2\t", 2) != 0 && memcmp(r, "1\t", 2) != 0))
 		return false;
+	int want = r[0] == '2' ? CLICK_RECORD_FIELDS : CLICK_RECORD_FIELDS_V1;
 	int tabs = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (r[i] == '\t')
@@ -335,9 +344,9 @@ static bool record_ok(const unsigned char *r, size_t n)
 		else if (r[i] == '\n' || r[i] == '\r' || r[i] == '\0')
 			return false;
 	}
-	if (tabs != CLICK_RECORD_FIELDS - 1)
+	if (tabs != want - 1)
 		return false;
-	const unsigned char *id = r + vl + 1;
+	const unsigned char *id = r + VERSION_LEN;
 	for (int i = 0; i < CLICKID_LEN; i++) {
 		unsigned char c = id[i];
 		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
@@ -349,7 +358,7 @@ static bool record_ok(const unsigned char *r, size_t n)
 /* Appends the record's click id and created_at to the id/time lists. */
 static void note_id(struct pass *ps, const unsigned char *r)
 {
-	const char *id = (const char *)r + strlen(CLICK_RECORD_VERSION) + 1;
+	const char *id = (const char *)r + VERSION_LEN;
 	const char *t = id + CLICKID_LEN + 1;
 	size_t tl = strcspn(t, "\t");
 	buf_putc(&ps->ids, ps->nrepub ? ',' : '{');
@@ -364,7 +373,7 @@ static void note_id(struct pass *ps, const unsigned char *r)
 /* The UTC day of the record's created_at ("YYYY-MM-DD ..." after the id). */
 static void note_day(struct pass *ps, const unsigned char *r)
 {
-	const char *t = (const char *)r + strlen(CLICK_RECORD_VERSION) + 1 + CLICKID_LEN + 1;
+	const char *t = (const char *)r + VERSION_LEN + CLICKID_LEN + 1;
 	for (int i = 0; i < ps->ndays; i++)
 		if (!memcmp(ps->days[i], t, 10))
 			return;
@@ -380,7 +389,7 @@ static void note_day(struct pass *ps, const unsigned char *r)
 enum {
 	F_ID = 1, F_TIME = 2, F_TENANT = 3, F_LINK = 4, F_OFFER = 5, F_AFFILIATE = 6, F_COUNTRY = 16,
 	F_DEVICE = 18, F_FINGERPRINT = 21, F_NONCE = 23, F_NONCE_OK = 24, F_BILLABLE = 25, F_REASON = 26,
-	F_BOT_SCORE = 27
+	F_BOT_SCORE = 27, F_DESTINATION = 29, F_TS = 30 /* version 2 only */
 };
 
 static size_t field_len(const struct rec *r, int i)
@@ -441,12 +450,17 @@ static int cmp_fingerprint(const void *a, const void *b)
 	return c ? c : memcmp(x->f[F_ID], y->f[F_ID], CLICKID_LEN);
 }
 
+/* By token: version, tenant, link, ts, nonce; then by time and id. */
 static int cmp_nonce(const void *a, const void *b)
 {
 	const struct rec *x = *(struct rec *const *)a, *y = *(struct rec *const *)b;
-	int c = field_cmp(x, y, F_TENANT);
+	int c = (x->v1 < y->v1) - (x->v1 > y->v1);
+	if (c == 0)
+		c = field_cmp(x, y, F_TENANT);
 	if (c == 0)
 		c = field_cmp(x, y, F_LINK);
+	if (c == 0)
+		c = (x->ts > y->ts) - (x->ts < y->ts);
 	if (c == 0)
 		c = field_cmp(x, y, F_NONCE);
 	if (c == 0)
@@ -456,7 +470,21 @@ static int cmp_nonce(const void *a, const void *b)
 
 static bool same_nonce(const struct rec *x, const struct rec *y)
 {
-	return !field_cmp(x, y, F_TENANT) && !field_cmp(x, y, F_LINK) && !field_cmp(x, y, F_NONCE);
+	return x->v1 == y->v1 && x->ts == y->ts && !field_cmp(x, y, F_TENANT) && !field_cmp(x, y, F_LINK) &&
+	       !field_cmp(x, y, F_NONCE);
+}
+
+/* A field of decimal digits (an id, a ts); 0 for anything else (\N): the
+ * same text gives the same number, so a claim's key stays exact. */
+static int64_t field_i64(const struct rec *r, int i)
+{
+	size_t n = field_len(r, i);
+	if (n == 0 || n > 18)
+		return 0;
+	for (size_t j = 0; j < n; j++)
+		if (r->f[i][j] < '0' || r->f[i][j] > '9')
+			return 0;
+	return num(r->f[i], (int)n);
 }
 
 static bool field_is(const struct rec *r, int i, const char *v)
@@ -470,8 +498,9 @@ static bool field_is(const struct rec *r, int i, const char *v)
  *   dup_batch    the click before it with the same fingerprint (by time,
  *                then id) is at most 60 s older;
  *   nonce_first  it is the earliest (by time, then id) of the batch's
- *                clicks with a valid signature holding its tenant, link and
- *                nonce, i.e. the one that claims the nonce.
+ *                clicks with a valid signature holding its token (tenant,
+ *                link, ts and nonce; a version 1 record has no ts and
+ *                meets only its own kind), i.e. the one that claims it.
  * Returns -1 when out of memory. */
 static int decide_batch(struct pass *ps)
 {
@@ -491,7 +520,7 @@ static int decide_batch(struct pass *ps)
 		if (!field_is(r, F_NONCE_OK, "t"))
 			continue;
 		if (r->ms == TIMELESS)
-			r->nonce_first = true; /* the claim is decided by link_nonces' key alone */
+			r->nonce_first = true; /* the claim is decided by the stored claims alone */
 		else
 			v[k++] = r;
 	}
@@ -545,7 +574,10 @@ static void add_record(struct pass *ps, const unsigned char *p, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (p[i] == '\t')
 			r->f[k++] = p + i + 1;
-	r->f[k] = p + n + 1; /* record_ok checked there are CLICK_RECORD_FIELDS */
+	r->f[k] = p + n + 1; /* record_ok checked the number of fields */
+	r->v1 = k == CLICK_RECORD_FIELDS_V1;
+	r->link_id = field_i64(r, F_LINK);
+	r->ts = r->v1 ? 0 : field_i64(r, F_TS);
 	r->id_hash = dupwin_hash(r->f[F_ID], CLICKID_LEN);
 	r->fp_ok = field_len(r, F_FINGERPRINT) == 32 && fp_decode(r->f[F_FINGERPRINT], r->fp);
 	if (!parse_time(r->f[F_TIME], field_len(r, F_TIME), &r->ms)) {
@@ -637,6 +669,10 @@ static int setup_session(struct db *db, struct arena *a)
 	return run_sql(db, a, "SET jit = off") && run_sql(db, a, "SET work_mem = '256MB'") &&
 	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS nonce_stage (tenant_id bigint, nonce text, "
 			      "link_id bigint, click_id text, created_at timestamptz) ON COMMIT DELETE ROWS") &&
+	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS set_stage (ts bigint, link_id bigint, tenant_id bigint) "
+			      "ON COMMIT DELETE ROWS") &&
+	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS set_update (ts bigint, link_id bigint, nonces text) "
+			      "ON COMMIT DELETE ROWS") &&
 	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS click_stage ON COMMIT DELETE ROWS AS SELECT "
 			      CLICK_COLUMNS " FROM clicks WITH NO DATA") ? 0 : -1;
 }
@@ -757,65 +793,234 @@ struct part {
 	struct rec **recs;
 	long n;
 	struct buf copy;   /* its clicks as `clicks` rows */
-	struct buf nonces; /* its nonce claims */
 	const char *ingested_at; /* the batch's, the same in every part */
 	char state[6];     /* SQLSTATE of a failure */
 	int rc;
 };
 
-/* The nonce claims of the part (its batch's earliest click for each valid
- * nonce) into link_nonces; a click whose claim was not taken, or that was
- * not its nonce's first, is a replay. */
-static int claim_nonces(struct part *p)
+/* Version 1 records' claims (no ts) into link_nonces, keyed by tenant,
+ * link and nonce as before version 2; v holds them, k of them. A claim not
+ * taken is a replay. */
+static int claim_legacy(struct part *p, struct rec **v, long k)
 {
-	/* The claims in key order (tenant, link, nonce): the b-tree inserts
-	 * then walk the index's leaves in order instead of jumping. */
-	struct rec **v = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *v);
-	if (v == NULL)
-		return -1;
-	long k = 0;
-	for (long i = 0; i < p->n; i++) {
-		struct rec *r = p->recs[i];
-		r->replay = field_is(r, F_NONCE_OK, "t") && !r->nonce_first;
-		if (field_is(r, F_NONCE_OK, "t") && r->nonce_first)
-			v[k++] = r;
-	}
+	/* In key order (tenant, link, nonce): the b-tree inserts then walk the
+	 * index's leaves in order instead of jumping. */
 	qsort(v, (size_t)k, sizeof *v, cmp_nonce);
+	struct buf b;
+	buf_init(&b, p->a);
 	for (long i = 0; i < k; i++) {
 		struct rec *r = v[i];
-		put_field(&p->nonces, r, F_TENANT);
-		buf_putc(&p->nonces, '\t');
-		put_field(&p->nonces, r, F_NONCE);
-		buf_putc(&p->nonces, '\t');
-		put_field(&p->nonces, r, F_LINK);
-		buf_putc(&p->nonces, '\t');
-		put_field(&p->nonces, r, F_ID);
-		buf_putc(&p->nonces, '\t');
-		put_field(&p->nonces, r, F_TIME);
-		buf_putc(&p->nonces, '\n');
+		put_field(&b, r, F_TENANT);
+		buf_putc(&b, '\t');
+		put_field(&b, r, F_NONCE);
+		buf_putc(&b, '\t');
+		put_field(&b, r, F_LINK);
+		buf_putc(&b, '\t');
+		put_field(&b, r, F_ID);
+		buf_putc(&b, '\t');
+		put_field(&b, r, F_TIME);
+		buf_putc(&b, '\n');
 	}
 	PGresult *res = NULL;
-	if (k > 0 && buf_ok(&p->nonces) &&
-	    copy_in(db_conn(p->db), "COPY nonce_stage FROM STDIN", p->nonces.p, p->nonces.len, p->state) == 0)
+	if (buf_ok(&b) && copy_in(db_conn(p->db), "COPY nonce_stage FROM STDIN", b.p, b.len, p->state) == 0)
 		res = db_exec(p->db, p->a,
 			"INSERT INTO link_nonces (tenant_id, nonce, link_id, click_id, created_at) "
 			"SELECT tenant_id, nonce, link_id, click_id, created_at FROM nonce_stage "
 			"ON CONFLICT DO NOTHING RETURNING click_id", 0, NULL);
-	if (k == 0 || res == NULL) {
-		free(v);
-		return k == 0 ? 0 : -1;
-	}
-	long m = k;
-	qsort(v, (size_t)m, sizeof *v, cmp_id);
-	for (long i = 0; i < m; i++)
+	if (res == NULL)
+		return -1;
+	qsort(v, (size_t)k, sizeof *v, cmp_id);
+	for (long i = 0; i < k; i++)
 		v[i]->replay = true; /* until its claim is among the ones taken */
 	for (int i = 0; i < PQntuples(res); i++) {
-		struct rec *r = returned(v, m, res, i);
+		struct rec *r = returned(v, k, res, i);
 		if (r)
 			r->replay = false;
 	}
-	free(v);
 	return 0;
+}
+
+/* By set (ts, link), then nonce, then time and id. */
+static int cmp_claim(const void *a, const void *b)
+{
+	const struct rec *x = *(struct rec *const *)a, *y = *(struct rec *const *)b;
+	int c = (x->ts > y->ts) - (x->ts < y->ts);
+	if (c == 0)
+		c = (x->link_id > y->link_id) - (x->link_id < y->link_id);
+	if (c == 0)
+		c = field_cmp(x, y, F_NONCE);
+	if (c == 0)
+		c = (x->ms > y->ms) - (x->ms < y->ms);
+	return c ? c : memcmp(x->f[F_ID], y->f[F_ID], CLICKID_LEN);
+}
+
+static bool same_set(const struct rec *x, const struct rec *y)
+{
+	return x->ts == y->ts && x->link_id == y->link_id;
+}
+
+/* Claims taken here whose token was signed before legacy_until may have
+ * been claimed in link_nonces by a version 1 record (before an upgrade):
+ * such a claim is a replay. */
+static int check_legacy(struct part *p, struct rec **v, long k, int64_t legacy_until)
+{
+	struct buf tenants, links, nonces;
+	buf_init(&tenants, p->a);
+	buf_init(&links, p->a);
+	buf_init(&nonces, p->a);
+	long m = 0;
+	for (long i = 0; i < k; i++) {
+		struct rec *r = v[i];
+		if (r->replay || r->ts >= legacy_until)
+			continue;
+		buf_putc(&tenants, m ? ',' : '{');
+		put_field(&tenants, r, F_TENANT);
+		buf_putc(&links, m ? ',' : '{');
+		put_field(&links, r, F_LINK);
+		buf_putc(&nonces, m ? ',' : '{');
+		put_field(&nonces, r, F_NONCE); /* [A-Za-z0-9_-]: no quoting in an array */
+		m++;
+	}
+	if (m == 0)
+		return 0;
+	buf_putc(&tenants, '}');
+	buf_putc(&links, '}');
+	buf_putc(&nonces, '}');
+	if (!buf_ok(&tenants) || !buf_ok(&links) || !buf_ok(&nonces))
+		return -1;
+	PGresult *res = db_execp(p->db, p->a,
+		"SELECT n.link_id, n.nonce FROM unnest($1::bigint[], $2::bigint[], $3::text[]) u(t, l, nonce) "
+		"JOIN link_nonces n ON n.tenant_id = u.t AND n.link_id = u.l AND n.nonce = u.nonce COLLATE \"C\"",
+		tenants.p, links.p, nonces.p);
+	if (res == NULL)
+		return -1;
+	for (int j = 0; j < PQntuples(res); j++) {
+		int64_t link = atoll(PQgetvalue(res, j, 0));
+		const char *nonce = PQgetvalue(res, j, 1);
+		size_t nl = (size_t)PQgetlength(res, j, 1);
+		for (long i = 0; i < k; i++)
+			if (v[i]->link_id == link && field_len(v[i], F_NONCE) == nl && !memcmp(v[i]->f[F_NONCE], nonce, nl) &&
+			    v[i]->ts < legacy_until)
+				v[i]->replay = true;
+	}
+	return 0;
+}
+
+/* Version 2 records' claims into link_nonce_sets, one row per link and
+ * signing second holding its claimed nonces (src/nonceset.h): a row per
+ * set instead of per click. The part's sets are created when missing,
+ * locked in key order (FOR UPDATE: another ingest claiming in the same set
+ * waits for this one's commit), merged here and written back. A claim
+ * whose nonce the set held already is a replay. v holds the claims, k of
+ * them; no other part of the batch holds a claim of the same set. */
+static int claim_sets(struct part *p, struct rec **v, long k)
+{
+	qsort(v, (size_t)k, sizeof *v, cmp_claim);
+	struct buf keys;
+	buf_init(&keys, p->a);
+	long nsets = 0;
+	for (long i = 0; i < k; i++) {
+		if (i > 0 && same_set(v[i - 1], v[i]))
+			continue;
+		buf_printf(&keys, "%lld\t%lld\t", (long long)v[i]->ts, (long long)v[i]->link_id);
+		put_field(&keys, v[i], F_TENANT);
+		buf_putc(&keys, '\n');
+		nsets++;
+	}
+	if (!buf_ok(&keys) || copy_in(db_conn(p->db), "COPY set_stage FROM STDIN", keys.p, keys.len, p->state) != 0 ||
+	    !run_sql(p->db, p->a,
+		     "INSERT INTO link_nonce_sets (ts, link_id, tenant_id, nonces) "
+		     "SELECT ts, link_id, tenant_id, '' FROM set_stage ORDER BY ts, link_id ON CONFLICT DO NOTHING"))
+		return -1;
+	/* set_stage is in key order (COPY order), and so are the locks */
+	PGresult *res = db_exec(p->db, p->a,
+		"SELECT n.ts, n.link_id, n.nonces FROM set_stage s CROSS JOIN LATERAL "
+		"(SELECT * FROM link_nonce_sets n WHERE n.ts = s.ts AND n.link_id = s.link_id FOR UPDATE) n "
+		"ORDER BY n.ts, n.link_id", 0, NULL);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != nsets) {
+		log_err("ingest: %ld nonce sets claimed, %d found", nsets, PQntuples(res));
+		return -1;
+	}
+	struct nonce_ref *refs = malloc((size_t)k * sizeof *refs);
+	bool *taken = malloc((size_t)k * sizeof *taken);
+	struct buf upd, merged;
+	buf_init(&upd, p->a);
+	buf_init(&merged, p->a);
+	int rc = refs && taken ? 0 : -1;
+	for (long i = 0, row = 0; rc == 0 && i < k; row++) {
+		long j = i;
+		while (j < k && same_set(v[i], v[j])) {
+			refs[j - i] = (struct nonce_ref){(const char *)v[j]->f[F_NONCE], field_len(v[j], F_NONCE)};
+			j++;
+		}
+		if (atoll(PQgetvalue(res, (int)row, 0)) != v[i]->ts || atoll(PQgetvalue(res, (int)row, 1)) != v[i]->link_id) {
+			log_err("ingest: nonce set %lld/%lld not found", (long long)v[i]->ts, (long long)v[i]->link_id);
+			rc = -1;
+			break;
+		}
+		merged.len = 0;
+		long took = nonceset_merge(p->a, PQgetvalue(res, (int)row, 2), (size_t)PQgetlength(res, (int)row, 2), refs,
+					   (size_t)(j - i), taken, &merged);
+		if (took < 0) {
+			rc = -1;
+			break;
+		}
+		for (long m = i; m < j; m++)
+			v[m]->replay = !taken[m - i];
+		if (took > 0) {
+			buf_printf(&upd, "%lld\t%lld\t", (long long)v[i]->ts, (long long)v[i]->link_id);
+			buf_append(&upd, merged.p, merged.len);
+			buf_putc(&upd, '\n');
+		}
+		i = j;
+	}
+	free(refs);
+	free(taken);
+	if (rc != 0 || !buf_ok(&upd))
+		return -1;
+	if (upd.len == 0)
+		return 0;
+	if (copy_in(db_conn(p->db), "COPY set_update FROM STDIN", upd.p, upd.len, p->state) != 0 ||
+	    !run_sql(p->db, p->a,
+		     "UPDATE link_nonce_sets n SET nonces = u.nonces FROM set_update u "
+		     "WHERE n.ts = u.ts AND n.link_id = u.link_id"))
+		return -1;
+	/* Tokens signed before the last version 1 claim (+ skew) may be there. */
+	res = db_exec(p->db, p->a,
+		"SELECT coalesce(extract(epoch FROM max(created_at))::bigint + 300, 0) FROM link_nonces", 0, NULL);
+	return res && check_legacy(p, v, k, atoll(PQgetvalue(res, 0, 0))) == 0 ? 0 : -1;
+}
+
+/* The part's nonce claims (its batch's earliest click for each valid
+ * token); a click whose claim was not taken, or that was not its token's
+ * first in the batch, is a replay. Version 1 claims go first, so that a
+ * version 2 claim of the same nonce finds them (a batch holding any is
+ * stored in one part). */
+static int claim_nonces(struct part *p)
+{
+	struct rec **v = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *v);
+	if (v == NULL)
+		return -1;
+	long k1 = 0, k2 = p->n;
+	for (long i = 0; i < p->n; i++) {
+		struct rec *r = p->recs[i];
+		r->replay = field_is(r, F_NONCE_OK, "t") && !r->nonce_first;
+		if (field_is(r, F_NONCE_OK, "t") && r->nonce_first) {
+			if (r->v1)
+				v[k1++] = r;
+			else
+				v[--k2] = r;
+		}
+	}
+	int rc = 0;
+	if (k1 > 0)
+		rc = claim_legacy(p, v, k1);
+	if (rc == 0 && k2 < p->n)
+		rc = claim_sets(p, v + k2, p->n - k2);
+	free(v);
+	return rc;
 }
 
 /* The part as `clicks` rows (CLICK_COLUMNS): the journal's fields with the
@@ -840,7 +1045,7 @@ static int build_copy(struct part *p)
 			buf_putc(&p->copy, '\t');
 		}
 		/* bot_score .. destination, as journalled */
-		buf_append(&p->copy, r->f[F_BOT_SCORE], r->n - (size_t)(r->f[F_BOT_SCORE] - r->p));
+		buf_append(&p->copy, r->f[F_BOT_SCORE], (size_t)(r->f[F_DESTINATION + 1] - 1 - r->f[F_BOT_SCORE]));
 		buf_puts(&p->copy, r->dup ? "\tf\n" : "\tt\n");
 	}
 	return buf_ok(&p->copy) ? 0 : -1;
@@ -939,27 +1144,40 @@ static int store_parts(struct app *app, struct arena *a, struct pass *ps, char *
 	struct rec **v = malloc((size_t)(ps->nrecords > 0 ? ps->nrecords : 1) * sizeof *v);
 	if (v == NULL)
 		return -1;
+	/* A version 1 claim must be seen by the version 2 claims of the same
+	 * nonce (claim_nonces): such a batch (only just after an upgrade) is
+	 * stored in one part. */
+	bool legacy = false;
+	for (long i = 0; i < ps->nrecords && !legacy; i++)
+		legacy = ps->recs[i].v1 && field_is(&ps->recs[i], F_NONCE_OK, "t");
 	int np = 1;
-	if (ps->nrecords >= SPLIT_MIN && db2 && (db2_ready || (db_ready(db2) && setup_session(db2, a2) == 0)))
+	if (ps->nrecords >= SPLIT_MIN && !legacy && db2 &&
+	    (db2_ready || (db_ready(db2) && setup_session(db2, a2) == 0)))
 		np = 2;
 	db2_ready = np == 2;
-	/* Odd and even records: both parts get every writer's segments and
-	 * times alike. */
-	long half = np == 2 ? (ps->nrecords + 1) / 2 : ps->nrecords;
-	for (long i = 0, k0 = 0, k1 = half; i < ps->nrecords; i++) {
-		if (np == 2 && i % 2)
-			v[k1++] = &ps->recs[i];
+	/* Every claim of a nonce set in the same part (claim_sets), chosen by
+	 * a hash of the set; the other records alternate. The first part fills
+	 * v from the front, the second from the back. */
+	long k0 = 0, k1 = ps->nrecords;
+	for (long i = 0; i < ps->nrecords; i++) {
+		struct rec *r = &ps->recs[i];
+		bool second = i % 2;
+		if (field_is(r, F_NONCE_OK, "t"))
+			second = ((uint64_t)r->ts * 0x9E3779B97F4A7C15ULL ^ (uint64_t)r->link_id * 0xC2B2AE3D27D4EB4FULL) >> 63;
+		if (np == 2 && second)
+			v[--k1] = r;
 		else
-			v[k0++] = &ps->recs[i];
+			v[k0++] = r;
 	}
 	for (int k = 0; k < np; k++) {
 		p[k].db = k ? db2 : app->db;
 		p[k].a = k ? a2 : a;
-		p[k].recs = v + (k ? half : 0);
-		p[k].n = k ? ps->nrecords - half : half;
+		p[k].recs = v + (k ? k1 : 0);
+		p[k].n = k ? ps->nrecords - k1 : k0;
 		buf_init(&p[k].copy, p[k].a);
-		buf_init(&p[k].nonces, p[k].a);
 	}
+	if (np == 2)
+		log_debug("ingest: %ld records in two parts (%ld and %ld)", ps->nrecords, p[0].n, p[1].n);
 	/* The first part's transaction, left open; its start is every part's
 	 * ingested_at (the aggregation's watermark waits for it). */
 	int rc = -1;
@@ -1254,6 +1472,7 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 	if (list_segments(app, &ps) != 0 || load_progress(app, a, &ps) != 0)
 		goto out;
 	long long budget = BATCH_BYTES;
+	int64_t t_read = mono_ms();
 	for (size_t i = 0; i < ps.nseg && budget > 0; i++) {
 		struct segment *s = &ps.seg[i];
 		if (read_segment(s, budget) != 0)
@@ -1263,8 +1482,10 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 			scan_segment(&ps, s);
 		}
 	}
+	int64_t t_rules = mono_ms();
 	if (decide_batch(&ps) != 0 || !buf_ok(&ps.ids) || !buf_ok(&ps.times))
 		goto out;
+	int64_t t_store = mono_ms();
 	if (load_window(app, a, &ps) != 0)
 		goto out;
 	apply_window(&ps);
@@ -1331,6 +1552,7 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		old = db_execp(app->db, a, sql, ps.ids.p, ps.times.p);
 	}
 	bool pending = ps.nrepub > 0 && old == NULL;
+	int64_t t_publish = mono_ms();
 	if (fresh)
 		crash_point("ingest.after_commit"); /* stored, events not sent */
 	if (publish(app, a, old ? PQntuples(old) : 0, event_of_row, old) == 0 &&
@@ -1341,6 +1563,11 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 			goto out;
 		*published_out += nstored + (old ? PQntuples(old) : 0);
 	}
+	if (ps.nrecords > 0)
+		log_debug("ingest: pass of %ld records: read %lld ms, batch rules %lld ms, stored (window, claims, "
+			  "clicks, commit) %lld ms, published %lld ms",
+			  ps.nrecords, (long long)(t_rules - t_read), (long long)(t_store - t_rules),
+			  (long long)(t_publish - t_store), (long long)(mono_ms() - t_publish));
 	/* Closed, read to the end, stored and published: done. */
 	for (size_t i = 0; i < ps.nseg; i++) {
 		struct segment *s = &ps.seg[i];

@@ -58,8 +58,12 @@ int job_partitions(struct app *app, struct arena *a, int argc, char **argv)
 		log_info("dropped partition %s (older than %s days)", name, keep);
 		dropped++;
 	}
-	/* A signed link lives at most 30 days (+ skew) after its first click. */
-	if (!db_exec(app->db, a, "DELETE FROM link_nonces WHERE created_at < now() - interval '31 days'", 0, NULL))
+	/* A signed link lives at most 30 days (+ skew) after it was signed, or
+	 * (link_nonces, claims of version 1 records) after its first click. */
+	if (!db_exec(app->db, a, "DELETE FROM link_nonces WHERE created_at < now() - interval '31 days'", 0, NULL) ||
+	    !db_exec(app->db, a,
+		     "DELETE FROM link_nonce_sets WHERE ts < extract(epoch FROM now() - interval '31 days')::bigint", 0,
+		     NULL))
 		return EX_TEMPFAIL;
 	if (created || dropped)
 		log_info("partitions: %d created, %d dropped", created, dropped);

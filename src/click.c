@@ -329,4 +329,8 @@ void click_record(const struct click *c, struct buf *b)
 		field(b, NULL, 0);
 	field(b, c->route_dest, 256);
 	field(b, c->status == 302 ? c->location : NULL, 4096);
+	if (c->tok.signed_link)
+		field_ll(b, c->tok.ts);
+	else
+		field(b, NULL, 0);
 }

@@ -18,9 +18,12 @@ struct buf;
 struct param;
 struct link_entry;
 
-/* Journal record format version (first field of every record). */
-#define CLICK_RECORD_VERSION "1"
-#define CLICK_RECORD_FIELDS 30
+/* Journal record format version (first field of every record). Version 2
+ * added the signed token's ts as the last field (a nonce is claimed per
+ * link and ts); the ingest still reads version 1 records. */
+#define CLICK_RECORD_VERSION "2"
+#define CLICK_RECORD_FIELDS 31
+#define CLICK_RECORD_FIELDS_V1 30
 
 struct click {
 	/* ---- input, set by the caller ---- */

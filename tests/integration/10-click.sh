@@ -103,7 +103,9 @@ click "/c/$l_main?sub1=d3" "$ip" -A "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) G
 ingest
 r() { row "$1" "billable, is_unique, coalesce(reason, '-')"; }
 eq "signed link: billable, signed" "t|t|-|t" "$(r "$c_signed")|$(row "$c_signed" signed)"
-eq "nonce recorded once" 1 "$(sql "SELECT count(*) FROM link_nonces WHERE click_id = '$c_signed'")"
+IFS=. read -r _ tok_ts tok_nonce _ <<<"$tok"
+eq "nonce recorded once, in the set of its link and ts" "$tok_nonce" \
+	"$(sql "SELECT nonces FROM link_nonce_sets WHERE ts = $tok_ts AND link_id = (SELECT id FROM links WHERE code = '$l_main')")"
 eq "replay: not billable, reason replay" "f|t|replay" "$(r "$c_replay")"
 eq "invalid signature recorded" "f|t|invalid_signature" "$(r "$c_badsig")"
 eq "malformed signature recorded" "f|t|invalid_signature" "$(r "$c_malformed")"

@@ -12,10 +12,14 @@ eq "today's partition" 1 "$(parts 0)"
 eq "partition 7 days ahead (default partition_days_ahead)" 1 "$(parts 7)"
 sql "SELECT afftok_ensure_partition_day('clicks', '2020-01-01')" >/dev/null
 sql "INSERT INTO link_nonces VALUES ($T, 'old-nonce-$RUNID', 1, 'x', now() - interval '40 days')" >/dev/null
+old_ts=$(( $(date +%s) - 40 * 86400 )) young_ts=$(( $(date +%s) - 29 * 86400 ))
+sql "INSERT INTO link_nonce_sets VALUES ($old_ts, 1, $T, 'old-nonce-$RUNID'), ($young_ts, 1, $T, 'young-nonce-$RUNID')" >/dev/null
 eq "an old partition exists" 1 "$(sql "SELECT count(*) FROM pg_class WHERE relname = 'clicks_20200101'")"
 ctl partitions
 eq "past retention (90 days): dropped" 0 "$(sql "SELECT count(*) FROM pg_class WHERE relname = 'clicks_20200101'")"
 eq "old nonces forgotten" 0 "$(sql "SELECT count(*) FROM link_nonces WHERE nonce = 'old-nonce-$RUNID'")"
+eq "nonce sets of tokens signed 40 days ago forgotten, 29 days ago kept" "$young_ts" \
+	"$(sql "SELECT string_agg(ts::text, ',') FROM link_nonce_sets WHERE ts IN ($old_ts, $young_ts) AND link_id = 1")"
 eq "today's partition kept" 1 "$(parts 0)"
 eq "job run recorded for /admin/health" ok "$(sql "SELECT status FROM job_runs WHERE name = 'partitions'")"
 

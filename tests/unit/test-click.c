@@ -183,13 +183,24 @@ static void t_record(void)
 	CU_ASSERT_TRUE_FATAL(buf_ok(&b));
 	CU_ASSERT_EQUAL(count_fields(b.p, b.len), CLICK_RECORD_FIELDS);
 	CU_ASSERT_PTR_NULL(memchr(b.p, '\n', b.len));
-	CU_ASSERT_EQUAL(strncmp(b.p, "1\t", 2), 0);
+	CU_ASSERT_EQUAL(strncmp(b.p, "2\t", 2), 0);
+	/* the token's ts closes the record (a nonce is claimed per link and ts) */
+	char tail[32];
+	snprintf(tail, sizeof tail, "\t%lld", (long long)(NOW_MS / 1000));
+	CU_ASSERT_TRUE(b.len > strlen(tail) && !strcmp(b.p + b.len - strlen(tail), tail));
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.p, c.click_id));
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.p, "\t2025-11-24 16:00:00.123+00\t") ? strstr(b.p, "\t2025-11-24 16:00:00.123+00\t") : strstr(b.p, ".123+00\t"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.p, "UA with\\ttab, \\\\ and ? bad byte\\nnewline"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.p, "\t{\"utm_source\":\"x\\\\ty\\\\\\\\z\"}\t"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.p, "\tnonce-0009\tt\tt\t\\N\t")); /* nonce, nonce_ok, billable, reason */
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.p, "\ta b&c\t\\N\tthree\t"));
+	/* a bare code has no ts */
+	run(&c, "link1");
+	struct buf bare;
+	buf_init(&bare, arena);
+	click_record(&c, &bare);
+	CU_ASSERT_EQUAL(count_fields(bare.p, bare.len), CLICK_RECORD_FIELDS);
+	CU_ASSERT_TRUE(bare.len > 3 && !strcmp(bare.p + bare.len - 3, "\t\\N"));
 }
 
 /* The user agent field: at most 512 bytes of the input, never half a

@@ -1,0 +1,130 @@
+# Signed links count once: the earliest click on a token (code, ts, nonce)
+# claims its nonce in the set of its link and ts (link_nonce_sets); later
+# clicks on it, in the same batch or a later one, are replays. The same
+# nonce signed at another second is another signed link. Claims made before
+# the journal carried ts (version 1 records, in link_nonces) still count.
+# A batch large enough for two parts keeps the rule exact.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/click-lib.sh"
+
+o=$(mkoffer nonces); l=$(mklink "$o")
+lid=$(sql "SELECT id FROM links WHERE code = '$l'")
+now=$(date +%s)
+r() { row "$1" "billable, coalesce(reason, '-')"; }
+set_of() { sql "SELECT nonces FROM link_nonce_sets WHERE ts = $1 AND link_id = $lid"; }
+# signed TS NONCE: clicks the link signed at TS with NONCE; prints the click id.
+signed() {
+	click "/c/$(ctl sign "$l" --ts "$1" --nonce "$2")" "$(nextip)"
+	[ "$STATUS" = 302 ] && hdr X-Click-Id
+}
+
+# ---- one set per link and second ----
+ts1=$((now - 30))
+a=$(signed $ts1 "cc-$RUNID"); b=$(signed $ts1 "aa-$RUNID"); c=$(signed $ts1 "bb-$RUNID")
+b2=$(signed $ts1 "aa-$RUNID")
+ingest
+eq "three tokens of one second: all billable" "t|- t|- t|-" "$(r "$a") $(r "$b") $(r "$c")"
+eq "a replay in the same batch" "f|replay" "$(r "$b2")"
+eq "one set, its nonces sorted, each once" "aa-$RUNID bb-$RUNID cc-$RUNID" "$(set_of $ts1)"
+c2=$(signed $ts1 "bb-$RUNID"); c3=$(signed $ts1 "bb-$RUNID"); d=$(signed $ts1 "ab-$RUNID")
+ingest
+eq "replays of a token stored by an earlier batch" "f|replay f|replay" "$(r "$c2") $(r "$c3")"
+eq "a new nonce of the same second: billable" "t|-" "$(r "$d")"
+eq "merged into the set in order" "aa-$RUNID ab-$RUNID bb-$RUNID cc-$RUNID" "$(set_of $ts1)"
+e=$(signed $((ts1 + 1)) "aa-$RUNID")
+ingest
+eq "the same nonce signed at another second: another signed link, billable" "t|-" "$(r "$e")"
+eq "in the set of its own second" "aa-$RUNID" "$(set_of $((ts1 + 1)))"
+f=$(signed $((ts1 + 1)) "aa-$RUNID")
+ingest
+eq "and that link replayed" "f|replay" "$(r "$f")"
+eq "a set rewritten by hand out of order still answers" "t|- f|replay" "$(
+	sql "UPDATE link_nonce_sets SET nonces = 'cc-$RUNID   aa-$RUNID bb-$RUNID' WHERE ts = $ts1 AND link_id = $lid" >/dev/null
+	g=$(signed $ts1 "ba-$RUNID"); h=$(signed $ts1 "cc-$RUNID"); ingest; echo "$(r "$g") $(r "$h")")"
+eq "and is written back in order" "aa-$RUNID ba-$RUNID bb-$RUNID cc-$RUNID" "$(set_of $ts1)"
+
+# ---- claims from before the journal carried ts ----
+# v1 FILE CREATED_AT_EPOCH NONCE...: a closed segment of version 1 records
+# (no ts field), signed clicks on the link with a valid nonce each; prints
+# their click ids.
+v1() {
+	python3 - "$@" "$T" "$lid" "$o" "$AFF" <<'PY'
+import random, string, struct, sys, time
+args = sys.argv[1:]
+path, at, nonces, (t, lid, o, aff) = args[0], float(args[1]), args[2:-4], args[-4:]
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+    return c ^ 0xFFFFFFFF
+N = '\\N'
+out = b''
+for i, nonce in enumerate(nonces):
+    cid = ''.join(random.choice(string.ascii_letters + string.digits) for _ in range(28))
+    when = time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(at)) + '.%03d+00' % i
+    f = ['1', cid, when, t, lid, o, aff, '192.0.2.%d' % (i + 1), N, N, 'v1', N, N, N, N, N, N, N, N, N, N,
+         '%032x' % random.getrandbits(128), 't', nonce, 't', 't', N, N, N, N]
+    payload = '\t'.join(f).encode()
+    head = bytes([0xAF, 0x7C, 0x4A, 0x31]) + struct.pack('<II', len(payload), crc32c(payload))
+    out += head + struct.pack('<I', crc32c(head)) + payload
+    print(cid)
+open(path, 'wb').write(out)
+PY
+}
+# A claim of 2 hours ago: tokens signed since (+ 300 s skew) cannot be in
+# link_nonces, so only older ones are looked up there.
+sql "INSERT INTO link_nonces VALUES ($T, 'old-$RUNID', $lid, 'x', now() - interval '2 hours')" >/dev/null
+eq "no later claim in link_nonces (this part's premise)" 0 \
+	"$(sql "SELECT count(*) FROM link_nonces WHERE created_at > now() - interval '2 hours' + interval '1 s'")"
+young=$(signed $((now - 60)) "old-$RUNID"); old=$(signed $((now - 3 * 3600)) "old-$RUNID")
+ingest
+eq "signed after the last old-style claim: billable" "t|-" "$(r "$young")"
+eq "signed before it, nonce claimed in link_nonces: replay" "f|replay" "$(r "$old")"
+
+ids=$(v1 "$RUN/journal/legacy-1-1-1.rdy" "$(($(date +%s) - 5))" "v1a-$RUNID" "v1b-$RUNID" "v1a-$RUNID")
+ingest
+eq "version 1 records are stored" 3 "$(sql "SELECT count(*) FROM clicks WHERE click_id IN ($(sed "s/.*/'&'/" <<<"$ids" | paste -sd,))")"
+eq "their claims go to link_nonces by key; the repeat is a replay" "t|- t|- f|replay" \
+	"$(for i in $ids; do r "$i"; done | paste -sd' ')"
+eq "claims in link_nonces" 2 "$(sql "SELECT count(*) FROM link_nonces WHERE link_id = $lid AND nonce LIKE 'v1_-$RUNID'")"
+p=$(signed $((now - 60)) "v1b-$RUNID")
+ingest
+eq "a version 2 click on a nonce a version 1 record claimed: replay" "f|replay" "$(r "$p")"
+# Both kinds in one batch: the version 1 claim is made first, and seen.
+ids=$(v1 "$RUN/journal/legacy-2-1-1.rdy" "$(($(date +%s) - 5))" "mix-$RUNID")
+q=$(signed $((now - 60)) "mix-$RUNID")
+ingest
+eq "one batch, version 1 and 2 clicks on one nonce: the first billable, the other a replay" "t|- f|replay" \
+	"$(r "$ids") $(r "$q")"
+eq "segments done" "" "$(ls "$RUN/journal" | grep legacy-)"
+
+# ---- a batch stored in two parts ----
+# 30,000 clicks of bench/ingest-gen (signed links, ~1 % replayed tokens)
+# in a journal of its own: a set's claims must stay in one part. Each
+# token's first click (the earliest of the first batch holding one) is the
+# only one not a replay.
+make -s -C "$BUILD" bench/ingest-gen >/dev/null
+W=$(mktemp -d "$RUN/nonces.XXXX")
+mkdir -p "$W/journal"
+sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF" >"$W/afftok.conf"
+links=
+for i in 1 2 3 4; do
+	li=$(mklink "$o")
+	links=${links:+$links,}$(sql "SELECT id FROM links WHERE code = '$li'"):$o:$AFF
+done
+"$BUILD/bench/ingest-gen" "$W/journal" 30000 "$(sed -n 's/^secret_key_file = //p' "$CONF")" "$T" "$links" 4 100
+"$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log" 2>&1
+eq "ingest of 30,000 clicks: exit 0" 0 "$?"
+lids=$(sed 's/:[0-9]*:[0-9]*//g' <<<"$links")
+eq "stored" 30000 "$(sql "SELECT count(*) FROM clicks WHERE link_id IN ($lids)")"
+stats=$(sql "SELECT count(*) FILTER (WHERE reason = 'replay'),
+	count(*) FILTER (WHERE (reason = 'replay') <> (rn > 1))
+	FROM (SELECT reason, row_number() OVER (PARTITION BY link_id, nonce ORDER BY ingested_at, created_at, click_id) rn
+		FROM clicks WHERE link_id IN ($lids) AND signed) x")
+check "replays among them (${stats%%|*})" test "${stats%%|*}" -gt 100
+eq "every token's earliest click billable, every later one a replay" 0 "${stats##*|}"
+check "stored in two parts" grep -q "records in two parts" "$W/log"
+rm -rf "$W"
+done_testing
