@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1604,6 +1605,12 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 		close(lfd);
 		return EX_OK;
 	}
+	/* A pass allocates and frees ~100 MB (segments read, records, rows):
+	 * kept in the heap between passes instead of mapped and unmapped each
+	 * time, they are not faulted in and zeroed again (perf: page faults and
+	 * clear_page were a tenth of the job's CPU). */
+	mallopt(M_MMAP_THRESHOLD, 512 << 20);
+	mallopt(M_TRIM_THRESHOLD, 1024 << 20);
 	/* The window the previous run left, when it ended cleanly and lately;
 	 * taken once (a run that dies leaves none, and the next loads from the
 	 * database). */
