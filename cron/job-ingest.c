@@ -451,17 +451,17 @@ static int cmp_fingerprint(const void *a, const void *b)
 	return c ? c : memcmp(x->f[F_ID], y->f[F_ID], CLICKID_LEN);
 }
 
-/* By token: version, tenant, link, ts, nonce; then by time and id. */
+/* By token: version, ts, link (a link id is unique across tenants), nonce;
+ * then by time and id. Version 2 claims come out grouped by nonce set
+ * (claim_sets), version 1 ones in link_nonces' key order. */
 static int cmp_nonce(const void *a, const void *b)
 {
 	const struct rec *x = *(struct rec *const *)a, *y = *(struct rec *const *)b;
 	int c = (x->v1 < y->v1) - (x->v1 > y->v1);
 	if (c == 0)
-		c = field_cmp(x, y, F_TENANT);
-	if (c == 0)
-		c = field_cmp(x, y, F_LINK);
-	if (c == 0)
 		c = (x->ts > y->ts) - (x->ts < y->ts);
+	if (c == 0)
+		c = (x->link_id > y->link_id) - (x->link_id < y->link_id);
 	if (c == 0)
 		c = field_cmp(x, y, F_NONCE);
 	if (c == 0)
@@ -471,8 +471,7 @@ static int cmp_nonce(const void *a, const void *b)
 
 static bool same_nonce(const struct rec *x, const struct rec *y)
 {
-	return x->v1 == y->v1 && x->ts == y->ts && !field_cmp(x, y, F_TENANT) && !field_cmp(x, y, F_LINK) &&
-	       !field_cmp(x, y, F_NONCE);
+	return x->v1 == y->v1 && x->ts == y->ts && x->link_id == y->link_id && !field_cmp(x, y, F_NONCE);
 }
 
 /* A field of decimal digits (an id, a ts); 0 for anything else (\N): the
@@ -804,8 +803,8 @@ struct part {
  * taken is a replay. */
 static int claim_legacy(struct part *p, struct rec **v, long k)
 {
-	/* In key order (tenant, link, nonce): the b-tree inserts then walk the
-	 * index's leaves in order instead of jumping. */
+	/* In key order (link, and so tenant, then nonce): the b-tree inserts
+	 * then walk the index's leaves in order instead of jumping. */
 	qsort(v, (size_t)k, sizeof *v, cmp_nonce);
 	struct buf b;
 	buf_init(&b, p->a);
@@ -839,20 +838,6 @@ static int claim_legacy(struct part *p, struct rec **v, long k)
 			r->replay = false;
 	}
 	return 0;
-}
-
-/* By set (ts, link), then nonce, then time and id. */
-static int cmp_claim(const void *a, const void *b)
-{
-	const struct rec *x = *(struct rec *const *)a, *y = *(struct rec *const *)b;
-	int c = (x->ts > y->ts) - (x->ts < y->ts);
-	if (c == 0)
-		c = (x->link_id > y->link_id) - (x->link_id < y->link_id);
-	if (c == 0)
-		c = field_cmp(x, y, F_NONCE);
-	if (c == 0)
-		c = (x->ms > y->ms) - (x->ms < y->ms);
-	return c ? c : memcmp(x->f[F_ID], y->f[F_ID], CLICKID_LEN);
 }
 
 static bool same_set(const struct rec *x, const struct rec *y)
@@ -916,7 +901,7 @@ static int check_legacy(struct part *p, struct rec **v, long k, int64_t legacy_u
  * them; no other part of the batch holds a claim of the same set. */
 static int claim_sets(struct part *p, struct rec **v, long k)
 {
-	qsort(v, (size_t)k, sizeof *v, cmp_claim);
+	qsort(v, (size_t)k, sizeof *v, cmp_nonce);
 	struct buf keys;
 	buf_init(&keys, p->a);
 	long nsets = 0;

@@ -32,30 +32,21 @@ lid=$(sql "SELECT id FROM links WHERE code = '$l'")
 # segment FILE DAY IP...: writes a closed journal segment with one record
 # per IP (\N = none) dated DAY at noon; prints their click ids.
 segment() {
-	python3 - "$@" "$T" "$lid" "$o" "$AFF" <<'PY'
-import random, string, struct, sys
+	local recs
+	recs=$(python3 - "${@:2}" "$T" "$lid" "$o" "$AFF" <<'PY'
+import random, string, sys
 args = sys.argv[1:]
-path, day, ips, (t, lid, o, aff) = args[0], args[1], args[2:-4], args[-4:]
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-    return c ^ 0xFFFFFFFF
+day, ips, (t, lid, o, aff) = args[0], args[1:-4], args[-4:]
 N = '\\N'
-out = b''
 for ip in ips:
     cid = ''.join(random.choice(string.ascii_letters + string.digits) for _ in range(28))
     ts = '%s-%s-%s 12:00:00.000+00' % (day[:4], day[4:6], day[6:])
-    f = ['1', cid, ts, t, lid, o, aff, ip, N, N, 'late', N, N, N, N, N, N, N, N, N, N,
-         'f' * 32, 'f', N, 'f', 't', N, N, N, N]
-    payload = '\t'.join(f).encode()
-    head = bytes([0xAF, 0x7C, 0x4A, 0x31]) + struct.pack('<II', len(payload), crc32c(payload))
-    out += head + struct.pack('<I', crc32c(head)) + payload
-    print(cid)
-open(path, 'wb').write(out)
+    print('\t'.join(['1', cid, ts, t, lid, o, aff, ip, N, N, 'late', N, N, N, N, N, N, N, N, N, N,
+                     'f' * 32, 'f', N, 'f', 't', N, N, N, N]))
 PY
+	)
+	segment_file "$1" <<<"$recs"
+	cut -f2 <<<"$recs"
 }
 fid=$(segment "$RUN/journal/late-1-1-1.rdy" "$day" '\N')
 ingest

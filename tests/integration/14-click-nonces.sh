@@ -48,30 +48,21 @@ eq "and is written back in order" "aa-$RUNID ba-$RUNID bb-$RUNID cc-$RUNID" "$(s
 # (no ts field), signed clicks on the link with a valid nonce each; prints
 # their click ids.
 v1() {
-	python3 - "$@" "$T" "$lid" "$o" "$AFF" <<'PY'
-import random, string, struct, sys, time
+	local recs
+	recs=$(python3 - "${@:2}" "$T" "$lid" "$o" "$AFF" <<'PY'
+import random, string, sys, time
 args = sys.argv[1:]
-path, at, nonces, (t, lid, o, aff) = args[0], float(args[1]), args[2:-4], args[-4:]
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-    return c ^ 0xFFFFFFFF
+at, nonces, (t, lid, o, aff) = float(args[0]), args[1:-4], args[-4:]
 N = '\\N'
-out = b''
 for i, nonce in enumerate(nonces):
     cid = ''.join(random.choice(string.ascii_letters + string.digits) for _ in range(28))
     when = time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(at)) + '.%03d+00' % i
-    f = ['1', cid, when, t, lid, o, aff, '192.0.2.%d' % (i + 1), N, N, 'v1', N, N, N, N, N, N, N, N, N, N,
-         '%032x' % random.getrandbits(128), 't', nonce, 't', 't', N, N, N, N]
-    payload = '\t'.join(f).encode()
-    head = bytes([0xAF, 0x7C, 0x4A, 0x31]) + struct.pack('<II', len(payload), crc32c(payload))
-    out += head + struct.pack('<I', crc32c(head)) + payload
-    print(cid)
-open(path, 'wb').write(out)
+    print('\t'.join(['1', cid, when, t, lid, o, aff, '192.0.2.%d' % (i + 1), N, N, 'v1', N, N, N, N, N, N, N, N,
+                     N, N, '%032x' % random.getrandbits(128), 't', nonce, 't', 't', N, N, N, N]))
 PY
+	)
+	segment_file "$1" <<<"$recs"
+	cut -f2 <<<"$recs"
 }
 # A claim of 2 hours ago: tokens signed since (+ 300 s skew) cannot be in
 # link_nonces, so only older ones are looked up there.

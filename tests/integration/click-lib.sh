@@ -46,3 +46,24 @@ ingest() { ctl ingest --once >/dev/null 2>>"$LOG/integration.log"; }
 # row CLICK_ID COLUMNS: the stored click's columns, |-separated.
 row() { sql "SELECT $2 FROM clicks WHERE click_id = '$1'"; }
 bump() { sql "UPDATE cache_epoch SET epoch = epoch + 1" >/dev/null; sleep 1.5; }
+# segment_file PATH: writes the records on stdin (one a line, the record's
+# tab-separated fields) as a closed journal segment, framed as
+# src/journal.c does (magic, length, CRC32C of the payload and the header).
+segment_file() {
+	python3 -c '
+import struct, sys
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+    return c ^ 0xFFFFFFFF
+out = b""
+for rec in sys.stdin.buffer.read().split(b"\n"):
+    if rec:
+        head = bytes([0xAF, 0x7C, 0x4A, 0x31]) + struct.pack("<II", len(rec), crc32c(rec))
+        out += head + struct.pack("<I", crc32c(head)) + rec
+open(sys.argv[1], "wb").write(out)
+' "$1"
+}

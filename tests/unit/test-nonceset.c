@@ -11,6 +11,17 @@
 
 static struct arena *A;
 
+/* Insertion sort: a handful of claims. */
+static void sort_refs(struct nonce_ref *c, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && nonceset_cmp(&c[j - 1], &c[j]) > 0; j--) {
+			struct nonce_ref x = c[j];
+			c[j] = c[j - 1];
+			c[j - 1] = x;
+		}
+}
+
 /* Merges the claims (a space-separated list, sorted here) into set and
  * returns the union; taken gets '1'/'0' per claim in sorted order. */
 static const char *merge(const char *set, const char *claims, char *taken_out, long *took)
@@ -20,12 +31,7 @@ static const char *merge(const char *set, const char *claims, char *taken_out, l
 	char *copy = arena_strdup(A, claims);
 	for (char *t = strtok(copy, " "); t; t = strtok(NULL, " "))
 		c[n++] = (struct nonce_ref){t, strlen(t)};
-	for (size_t i = 1; i < n; i++) /* insertion sort: a handful */
-		for (size_t j = i; j > 0 && nonceset_cmp(&c[j - 1], &c[j]) > 0; j--) {
-			struct nonce_ref x = c[j];
-			c[j] = c[j - 1];
-			c[j - 1] = x;
-		}
+	sort_refs(c, n);
 	bool taken[64];
 	struct buf out;
 	buf_init(&out, A);
@@ -121,12 +127,7 @@ static void test_brute_force(void)
 			int w = rand() % 40;
 			c[k] = (struct nonce_ref){words[w], strlen(words[w])};
 		}
-		for (int i = 1; i < nc; i++)
-			for (int j = i; j > 0 && nonceset_cmp(&c[j - 1], &c[j]) > 0; j--) {
-				struct nonce_ref x = c[j];
-				c[j] = c[j - 1];
-				c[j - 1] = x;
-			}
+		sort_refs(c, (size_t)nc);
 		bool taken[20];
 		struct buf out;
 		buf_init(&out, A);
