@@ -3,9 +3,9 @@
 -- the row of its own link and ts; `nonces` holds the claimed nonces sorted
 -- byte by byte, one space between them (src/nonceset.h). The ingest
 -- creates, locks (FOR UPDATE, in key order), merges and rewrites the rows
--- its batch touches: a few thousand rows a batch where link_nonces took a
--- b-tree insert of a random key for every signed click (perf: about 10 us
--- a claim, half the cost of storing a signed click).
+-- its batch touches: a few thousand rows a batch where link_nonces took an
+-- INSERT ... ON CONFLICT of a random key for every signed click (6.7-7.6 us
+-- of the backend a claim, measured in psql on 7.45 M rows).
 --
 -- link_nonces stays for the claims of journal records written before this
 -- version (they carry no ts), and the ingest looks there for tokens signed

@@ -97,7 +97,7 @@ eq "segments done" "" "$(ls "$RUN/journal" | grep legacy-)"
 # token's first click (the earliest of the first batch holding one) is the
 # only one not a replay.
 make -s -C "$BUILD" bench/ingest-gen >/dev/null
-W=$(mktemp -d "$RUN/nonces.XXXX")
+W=$RUN/nonces-$RUNID
 mkdir -p "$W/journal"
 sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF" >"$W/afftok.conf"
 links=
