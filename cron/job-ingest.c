@@ -665,8 +665,12 @@ static bool exec_ok(struct app *app, struct arena *a, const char *sql)
 static int setup_session(struct db *db, struct arena *a)
 {
 	/* The batch statements look expensive to the planner, and JIT
-	 * compiling them costs more (300 ms a statement) than running them. */
+	 * compiling them costs more (300 ms a statement) than running them.
+	 * The request connections' statement_timeout ([database], 5 s by default)
+	 * is too short for a batch of 200,000 clicks under load, or for the
+	 * window's first load after a restart, when the heap is cold. */
 	return run_sql(db, a, "SET jit = off") && run_sql(db, a, "SET work_mem = '256MB'") &&
+	       run_sql(db, a, "SET statement_timeout = '300s'") &&
 	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS nonce_stage (tenant_id bigint, nonce text, "
 			      "link_id bigint, click_id text, created_at timestamptz) ON COMMIT DELETE ROWS") &&
 	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS set_stage (ts bigint, link_id bigint, tenant_id bigint) "
@@ -1094,8 +1098,6 @@ static void *store_part(void *arg)
 	p->rc = -1;
 	if (!run_sql(p->db, p->a, "BEGIN"))
 		goto out;
-	if (!run_sql(p->db, p->a, "SET LOCAL statement_timeout = '300s'"))
-		goto fail;
 	db_guard(p->db, true);
 	bool ok = claim_nonces(p) == 0 && build_copy(p) == 0 && store_clicks(p) == 0;
 	db_guard(p->db, false);
@@ -1103,7 +1105,6 @@ static void *store_part(void *arg)
 		p->rc = 0;
 		goto out;
 	}
-fail:
 	if (p->state[0] == '\0')
 		snprintf(p->state, sizeof p->state, "%s", db_sqlstate(p->db));
 	run_sql(p->db, p->a, "ROLLBACK");
@@ -1172,7 +1173,7 @@ static int store_parts(struct app *app, struct arena *a, struct pass *ps, char *
 	 * ingested_at (the aggregation's watermark waits for it). */
 	int rc = -1;
 	PGresult *now = NULL;
-	if (run_sql(app->db, a, "BEGIN") && run_sql(app->db, a, "SET LOCAL statement_timeout = '300s'"))
+	if (run_sql(app->db, a, "BEGIN"))
 		now = db_exec(app->db, a, "SELECT now()", 0, NULL);
 	pthread_t t;
 	bool second = false;
@@ -1626,6 +1627,8 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 		arena_free(a2);
 		db2 = NULL;
 		a2 = NULL;
+	} else {
+		db_set_deadline(db2, 15 * 60 * 1000); /* as app->db's (cron/main.c) */
 	}
 	int rc = EX_OK;
 	long total = 0, published = 0;

@@ -10,6 +10,14 @@ ctl partitions
 eq "partitions: exit 0" 0 "$?"
 eq "today's partition" 1 "$(parts 0)"
 eq "partition 7 days ahead (default partition_days_ahead)" 1 "$(parts 7)"
+# setup NAME: "row security enabled and forced|BRIN indexes summarizing
+# new page ranges as they fill" of a partition (sql/098).
+setup() { sql "SELECT c.relrowsecurity AND c.relforcerowsecurity, (SELECT count(*) FROM pg_index i
+	JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am am ON am.oid = x.relam
+	WHERE i.indrelid = c.oid AND am.amname = 'brin' AND x.reloptions @> '{autosummarize=on}')
+	FROM pg_class c WHERE c.relname = '$1'"; }
+eq "a new partition: tenant rows, BRIN autosummarize on created_at and ingested_at" "t|2" \
+	"$(setup "clicks_$(sql "SELECT to_char((now() AT TIME ZONE 'UTC')::date + 7, 'YYYYMMDD')")")"
 sql "SELECT afftok_ensure_partition_day('clicks', '2020-01-01')" >/dev/null
 sql "INSERT INTO link_nonces VALUES ($T, 'old-nonce-$RUNID', 1, 'x', now() - interval '40 days')" >/dev/null
 old_ts=$(( $(date +%s) - 40 * 86400 )) young_ts=$(( $(date +%s) - 29 * 86400 ))
@@ -52,6 +60,7 @@ fid=$(segment "$RUN/journal/late-1-1-1.rdy" "$day" '\N')
 ingest
 eq "a record dated 20 days ahead is stored" 1 "$(sql "SELECT count(*) FROM clicks WHERE click_id = '$fid' AND sub1 = 'late'")"
 eq "in the partition ingest created for it" 1 "$(sql "SELECT count(*) FROM clicks_$day WHERE click_id = '$fid'")"
+eq "set up as the partitions job's are" "t|2" "$(setup "clicks_$day")"
 eq "the segment is gone" "" "$(ls "$RUN/journal" | grep late-)"
 sql "DELETE FROM clicks WHERE click_id = '$fid'" >/dev/null
 sql "DROP TABLE IF EXISTS clicks_$day" >/dev/null
