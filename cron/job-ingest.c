@@ -62,7 +62,6 @@
 #define STREAM_MAXLEN "2000" /* entries: ~500,000 clicks */
 #define EVENTS_PER_ENTRY 256
 #define BATCH_BYTES (48L << 20)  /* journal bytes read per pass */
-#define BATCH_RECORDS 200000
 #define POLL_MS 200
 #define RETRY_NOW (-2) /* run_pass: a batch was refused for its data; split it and go on */
 /* The window keeps this much before the newest click it saw (a batch
@@ -80,10 +79,10 @@ static struct dupwin *win;
 static size_t win_trimmed;            /* its entries after the last trim */
 static int64_t win_newest = INT64_MIN; /* the newest click it holds */
 
-/* Records per batch: BATCH_RECORDS, halved while batches are refused for
- * their data (a record PostgreSQL will not take), down to the one record
- * that is quarantined; then back to full batches. */
-static long batch_limit = BATCH_RECORDS;
+/* Records per batch: [cron] ingest_batch, halved while batches are refused
+ * for their data (a record PostgreSQL will not take), down to the one
+ * record that is quarantined; then back to full batches. */
+static long batch_limit;
 #define FOREIGN_DEAD_S 600 /* a segment of another instance untouched this long is closed */
 
 struct segment {
@@ -130,6 +129,10 @@ struct pass {
 	long nrepub;
 	char days[16][11]; /* UTC days of the new records */
 	int ndays;
+	long limit;        /* batch_limit when it was read */
+	bool full;         /* stopped by its limits: more is waiting */
+	bool ahead;        /* read and decided while the pass before was stored */
+	int64_t ms_read, ms_rules;
 };
 
 /* The columns of a stored click, in the order build_copy writes them. */
@@ -333,27 +336,39 @@ static int read_segment(struct segment *s, long long budget)
  * at the same place). Anything else (a record of a newer version, or damage
  * that a checksum missed) is skipped and counted. */
 #define VERSION_LEN 2 /* "2\t" */
-static bool record_ok(const unsigned char *r, size_t n)
+
+/* Field starts of record p into f (f[i + 1] - 1 ends field i); its number
+ * of fields, or 0 when it is not a record. One pass over the bytes: the
+ * job reads ~50 MB a batch. */
+static int split_record(const unsigned char *p, size_t n, const unsigned char *f[CLICK_RECORD_FIELDS + 1])
 {
-	if (n < VERSION_LEN || (memcmp(r, "2\t", 2) != 0 && memcmp(r, "1\t", 2) != 0))
-		return false;
-	int want = r[0] == '2' ? CLICK_RECORD_FIELDS : CLICK_RECORD_FIELDS_V1;
-	int tabs = 0;
+	if (n < VERSION_LEN || (memcmp(p, "2\t", 2) != 0 && memcmp(p, "1\t", 2) != 0))
+		return 0;
+	int want = p[0] == '2' ? CLICK_RECORD_FIELDS : CLICK_RECORD_FIELDS_V1, k = 0;
+	f[k++] = p;
 	for (size_t i = 0; i < n; i++) {
-		if (r[i] == '\t')
-			tabs++;
-		else if (r[i] == '\n' || r[i] == '\r' || r[i] == '\0')
-			return false;
+		if (p[i] > '\r') /* '\t', '\n', '\r' and NUL are all below */
+			continue;
+		if (p[i] != '\t' || k == want)
+			return 0;
+		f[k++] = p + i + 1;
 	}
-	if (tabs != want - 1)
-		return false;
-	const unsigned char *id = r + VERSION_LEN;
+	if (k != want)
+		return 0;
+	f[k] = p + n + 1;
+	const unsigned char *id = p + VERSION_LEN;
 	for (int i = 0; i < CLICKID_LEN; i++) {
 		unsigned char c = id[i];
 		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
-			return false;
+			return 0;
 	}
-	return id[CLICKID_LEN] == '\t';
+	return id[CLICKID_LEN] == '\t' ? k : 0;
+}
+
+static bool record_ok(const unsigned char *r, size_t n)
+{
+	const unsigned char *f[CLICK_RECORD_FIELDS + 1];
+	return split_record(r, n, f) != 0;
 }
 
 /* Appends the record's click id and created_at to the id/time lists. */
@@ -469,6 +484,74 @@ static int cmp_nonce(const void *a, const void *b)
 	return c ? c : memcmp(x->f[F_ID], y->f[F_ID], CLICKID_LEN);
 }
 
+/* qsort on the records' pointers, comparing with cmp_fingerprint or
+ * cmp_nonce, spent most of the batch rules' time in cache misses and
+ * memcmp (the records lie ~300 bytes apart). So each record's leading key
+ * bytes are packed into an entry first, and the records are read only when
+ * two entries tie. The entries order as the comparison does: numbers
+ * unsigned, text as its first bytes zero-padded (a field holds no NUL). */
+struct sortkey {
+	uint64_t k[3];
+	struct rec *r;
+};
+
+static uint64_t prefix8(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < 8; i++)
+		v = v << 8 | (i < n ? p[i] : 0);
+	return v;
+}
+
+static int cmp_keys(const struct sortkey *x, const struct sortkey *y)
+{
+	for (int i = 0; i < 3; i++)
+		if (x->k[i] != y->k[i])
+			return x->k[i] < y->k[i] ? -1 : 1;
+	return 0;
+}
+
+static int cmp_fingerprint_key(const void *a, const void *b)
+{
+	const struct sortkey *x = a, *y = b;
+	int c = cmp_keys(x, y);
+	return c ? c : cmp_fingerprint(&x->r, &y->r);
+}
+
+static int cmp_nonce_key(const void *a, const void *b)
+{
+	const struct sortkey *x = a, *y = b;
+	int c = cmp_keys(x, y);
+	return c ? c : cmp_nonce(&x->r, &y->r);
+}
+
+/* Sorts v (k records) by cmp_nonce, or else by cmp_fingerprint; -1 when
+ * out of memory. */
+static int sort_records(struct rec **v, long k, bool by_nonce)
+{
+	struct sortkey *e = malloc((size_t)(k > 0 ? k : 1) * sizeof *e);
+	if (e == NULL)
+		return -1;
+	for (long i = 0; i < k; i++) {
+		const struct rec *r = v[i];
+		e[i].r = v[i];
+		if (by_nonce) { /* ts and link ids are 0 .. 10^18 (field_i64) */
+			e[i].k[0] = (r->v1 ? 0 : 1ULL << 63) | (uint64_t)r->ts;
+			e[i].k[1] = (uint64_t)r->link_id;
+			e[i].k[2] = prefix8(r->f[F_NONCE], field_len(r, F_NONCE));
+		} else {
+			size_t n = field_len(r, F_FINGERPRINT);
+			for (int j = 0; j < 3; j++)
+				e[i].k[j] = n > 8 * (size_t)j ? prefix8(r->f[F_FINGERPRINT] + 8 * j, n - 8 * (size_t)j) : 0;
+		}
+	}
+	qsort(e, (size_t)k, sizeof *e, by_nonce ? cmp_nonce_key : cmp_fingerprint_key);
+	for (long i = 0; i < k; i++)
+		v[i] = e[i].r;
+	free(e);
+	return 0;
+}
+
 static bool same_nonce(const struct rec *x, const struct rec *y)
 {
 	return x->v1 == y->v1 && x->ts == y->ts && x->link_id == y->link_id && !field_cmp(x, y, F_NONCE);
@@ -510,7 +593,10 @@ static int decide_batch(struct pass *ps)
 		return -1;
 	for (long i = 0; i < n; i++)
 		v[i] = &ps->recs[i];
-	qsort(v, (size_t)n, sizeof *v, cmp_fingerprint);
+	if (sort_records(v, n, false) != 0) {
+		free(v);
+		return -1;
+	}
 	for (long i = 1; i < n; i++)
 		v[i]->dup_batch = !field_cmp(v[i - 1], v[i], F_FINGERPRINT) && v[i - 1]->ms != TIMELESS &&
 				  v[i]->ms != TIMELESS && v[i - 1]->ms >= v[i]->ms - 60000;
@@ -524,7 +610,10 @@ static int decide_batch(struct pass *ps)
 		else
 			v[k++] = r;
 	}
-	qsort(v, (size_t)k, sizeof *v, cmp_nonce);
+	if (sort_records(v, k, true) != 0) {
+		free(v);
+		return -1;
+	}
 	for (long i = 0; i < k; i++)
 		v[i]->nonce_first = i == 0 || !same_nonce(v[i - 1], v[i]);
 	free(v);
@@ -558,23 +647,21 @@ static bool room(struct pass *ps)
 	return true;
 }
 
-/* Adds a new record to the batch (room() was called). A created_at not in
+/* Adds a new record to the batch (room() was called); false when it is not
+ * a record (record_ok). A created_at not in
  * click_record's format (a writer changed without this reader) is still
  * stored, as PostgreSQL reads it: such a click takes no part in the batch's
  * own rules (it is still checked against stored clicks and its nonce claim
  * is decided by link_nonces' key), and it is logged. */
-static void add_record(struct pass *ps, const unsigned char *p, size_t n)
+static bool add_record(struct pass *ps, const unsigned char *p, size_t n)
 {
 	struct rec *r = &ps->recs[ps->nrecords];
 	memset(r, 0, sizeof *r);
+	int k = split_record(p, n, r->f);
+	if (k == 0)
+		return false;
 	r->p = p;
 	r->n = n;
-	int k = 0;
-	r->f[k++] = p;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] == '\t')
-			r->f[k++] = p + i + 1;
-	r->f[k] = p + n + 1; /* record_ok checked the number of fields */
 	r->v1 = k == CLICK_RECORD_FIELDS_V1;
 	r->link_id = field_i64(r, F_LINK);
 	r->ts = r->v1 ? 0 : field_i64(r, F_TS);
@@ -586,6 +673,7 @@ static void add_record(struct pass *ps, const unsigned char *p, size_t n)
 			 (const char *)r->f[F_ID], (int)field_len(r, F_TIME), (const char *)r->f[F_TIME]);
 	}
 	ps->nrecords++;
+	return true;
 }
 
 static void scan_segment(struct pass *ps, struct segment *s)
@@ -596,18 +684,17 @@ static void scan_segment(struct pass *ps, struct segment *s)
 	const unsigned char *rec;
 	size_t n;
 	s->new_committed = s->committed;
-	while (ps->nrecords < batch_limit && room(ps) && journal_scan_next(&sc, &rec, &n)) {
+	while (ps->nrecords < ps->limit && room(ps) && journal_scan_next(&sc, &rec, &n)) {
 		long long start = s->published + (long long)sc.pos - (long long)(n + JOURNAL_HDR);
-		if (!record_ok(rec, n)) {
-			if (start >= s->committed)
-				s->bad++;
-			continue;
-		}
 		if (start < s->committed) {
-			note_id(ps, rec); /* stored, not yet published */
+			if (record_ok(rec, n))
+				note_id(ps, rec); /* stored, not yet published */
 			continue;
 		}
-		add_record(ps, rec, n);
+		if (!add_record(ps, rec, n)) {
+			s->bad++;
+			continue;
+		}
 		note_day(ps, rec);
 		s->records++;
 	}
@@ -616,8 +703,37 @@ static void scan_segment(struct pass *ps, struct segment *s)
 		s->new_committed = end;
 	s->corrupt = sc.corrupt;
 	s->torn = sc.torn;
-	if (s->new_committed < s->size)
+	if (s->new_committed < s->size) {
 		s->closed = false; /* stopped early (batch full): not done yet */
+		ps->full = true;
+	}
+}
+
+/* Reads what is new in the listed segments (offsets known) and decides
+ * the batch's own rules. Touches neither PostgreSQL nor anything outside
+ * ps, so it can run beside the storing of the pass before (read_ahead). */
+static int read_batch(struct pass *ps)
+{
+	int64_t t = mono_ms();
+	long long budget = BATCH_BYTES;
+	for (size_t i = 0; i < ps->nseg; i++) {
+		struct segment *s = &ps->seg[i];
+		if (budget <= 0) {
+			ps->full = true;
+			break;
+		}
+		if (read_segment(s, budget) != 0)
+			continue;
+		if (s->data) {
+			budget -= s->size - s->published;
+			scan_segment(ps, s);
+		}
+	}
+	int64_t t_rules = mono_ms();
+	ps->ms_read = t_rules - t;
+	int rc = decide_batch(ps);
+	ps->ms_rules = mono_ms() - t_rules;
+	return rc;
 }
 
 /* ---- PostgreSQL ---- */
@@ -809,7 +925,8 @@ static int claim_legacy(struct part *p, struct rec **v, long k)
 {
 	/* In key order (link, and so tenant, then nonce): the b-tree inserts
 	 * then walk the index's leaves in order instead of jumping. */
-	qsort(v, (size_t)k, sizeof *v, cmp_nonce);
+	if (sort_records(v, k, true) != 0)
+		return -1;
 	struct buf b;
 	buf_init(&b, p->a);
 	for (long i = 0; i < k; i++) {
@@ -905,7 +1022,8 @@ static int check_legacy(struct part *p, struct rec **v, long k, int64_t legacy_u
  * them; no other part of the batch holds a claim of the same set. */
 static int claim_sets(struct part *p, struct rec **v, long k)
 {
-	qsort(v, (size_t)k, sizeof *v, cmp_nonce);
+	if (sort_records(v, k, true) != 0)
+		return -1;
 	struct buf keys;
 	buf_init(&keys, p->a);
 	long nsets = 0;
@@ -1450,36 +1568,139 @@ static int quarantine(struct app *app, struct arena *a, struct pass *ps)
 	return 0;
 }
 
+/* ---- reading ahead ---- */
+
+/* While a full pass is stored (PostgreSQL's work, three quarters of a
+ * pass's time), a thread lists the segments and reads and decides the next
+ * batch from where this one ends, instead of PostgreSQL waiting meanwhile.
+ * That batch is used only when the pass before it was stored, published
+ * and marked in full, i.e. when the offsets it started from are the ones
+ * journal_segments now holds; after anything else it is dropped and the
+ * next pass starts from journal_segments, as without it. */
+struct carried {
+	char name[256];
+	long long committed, published;
+	bool known;
+};
+
+static struct {
+	struct app *app;
+	struct arena *a;        /* the thread's (its pass's empty id lists) */
+	struct pass ps;
+	struct carried *carry;  /* sorted by name */
+	size_t ncarry;
+	int rc;
+	pthread_t t;
+	bool running, ready;
+} next;
+
+static int cmp_carried(const void *a, const void *b)
+{
+	return strcmp(((const struct carried *)a)->name, ((const struct carried *)b)->name);
+}
+
+static void *read_ahead(void *arg)
+{
+	(void)arg;
+	struct pass *ps = &next.ps;
+	next.rc = -1;
+	if (list_segments(next.app, ps) != 0)
+		return NULL;
+	for (size_t i = 0; i < ps->nseg; i++) {
+		struct segment *s = &ps->seg[i];
+		const struct carried *c = bsearch(s->name, next.carry, next.ncarry, sizeof *next.carry, cmp_carried);
+		if (c) { /* else new since: no row in journal_segments yet */
+			s->known = c->known;
+			s->committed = c->committed;
+			s->published = c->published;
+		}
+	}
+	/* Stored clicks still to publish mean the pass before did not end
+	 * cleanly: such a batch is never used. */
+	if (read_batch(ps) == 0 && ps->nrepub == 0)
+		next.rc = 0;
+	return NULL;
+}
+
+/* Starts reading the batch after ps, with the offsets ps leaves when it
+ * succeeds. */
+static void start_ahead(struct app *app, const struct pass *ps)
+{
+	if (next.a == NULL && (next.a = arena_new(65536)) == NULL)
+		return;
+	arena_reset(next.a);
+	memset(&next.ps, 0, sizeof next.ps);
+	buf_init(&next.ps.ids, next.a);
+	buf_init(&next.ps.times, next.a);
+	next.ps.limit = batch_limit;
+	next.ps.ahead = true;
+	next.app = app;
+	next.carry = malloc((ps->nseg ? ps->nseg : 1) * sizeof *next.carry);
+	if (next.carry == NULL)
+		return;
+	next.ncarry = ps->nseg;
+	for (size_t i = 0; i < ps->nseg; i++) {
+		const struct segment *s = &ps->seg[i];
+		struct carried *c = &next.carry[i];
+		memcpy(c->name, s->name, sizeof c->name);
+		c->known = s->known || (s->scanned && s->new_committed > s->committed);
+		c->committed = s->scanned ? s->new_committed : s->committed;
+		c->published = s->scanned ? s->new_committed : s->published;
+	}
+	qsort(next.carry, next.ncarry, sizeof *next.carry, cmp_carried);
+	next.running = pthread_create(&next.t, NULL, read_ahead, NULL) == 0;
+	if (!next.running) {
+		free(next.carry);
+		next.carry = NULL;
+	}
+}
+
+/* Waits for the thread; keeps its batch for the next pass when use. */
+static void finish_ahead(bool use)
+{
+	if (next.running) {
+		pthread_join(next.t, NULL);
+		next.running = false;
+		free(next.carry);
+		next.carry = NULL;
+		next.ready = use && next.rc == 0;
+		if (!next.ready)
+			pass_free(&next.ps);
+	} else if (!use && next.ready) {
+		next.ready = false;
+		pass_free(&next.ps);
+	}
+}
+
 /* Returns the number of new clicks stored, RETRY_NOW, or -1 when
  * PostgreSQL failed. */
 static long run_pass(struct app *app, struct arena *a, long *published_out)
 {
 	struct pass ps;
-	memset(&ps, 0, sizeof ps);
-	buf_init(&ps.ids, a);
-	buf_init(&ps.times, a);
 	long result = -1, nstored = 0;
+	bool clean = false; /* stored, published and marked */
 	struct rec **fresh = NULL; /* the clicks this pass stored, once committed */
-	if (list_segments(app, &ps) != 0 || load_progress(app, a, &ps) != 0)
-		goto out;
-	long long budget = BATCH_BYTES;
-	int64_t t_read = mono_ms();
-	for (size_t i = 0; i < ps.nseg && budget > 0; i++) {
-		struct segment *s = &ps.seg[i];
-		if (read_segment(s, budget) != 0)
-			continue;
-		if (s->data) {
-			budget -= s->size - s->published;
-			scan_segment(&ps, s);
-		}
+	if (next.ready) {
+		ps = next.ps; /* its id lists are empty (read_ahead) */
+		next.ready = false;
+		buf_init(&ps.ids, a);
+		buf_init(&ps.times, a);
+	} else {
+		memset(&ps, 0, sizeof ps);
+		buf_init(&ps.ids, a);
+		buf_init(&ps.times, a);
+		ps.limit = batch_limit;
+		if (list_segments(app, &ps) != 0 || load_progress(app, a, &ps) != 0 || read_batch(&ps) != 0)
+			goto out;
 	}
-	int64_t t_rules = mono_ms();
-	if (decide_batch(&ps) != 0 || !buf_ok(&ps.ids) || !buf_ok(&ps.times))
+	if (!buf_ok(&ps.ids) || !buf_ok(&ps.times))
 		goto out;
 	int64_t t_store = mono_ms();
 	if (load_window(app, a, &ps) != 0)
 		goto out;
 	apply_window(&ps);
+	if (ps.full)
+		start_ahead(app, &ps);
 
 	bool any = false;
 	for (size_t i = 0; i < ps.nseg; i++)
@@ -1505,7 +1726,7 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 					batch_limit = ps.nrecords / 2;
 					result = RETRY_NOW;
 				} else if (quarantine(app, a, &ps) == 0) {
-					batch_limit = BATCH_RECORDS;
+					batch_limit = app->cfg.cron_ingest_batch;
 					result = RETRY_NOW;
 				}
 			}
@@ -1553,12 +1774,14 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		if (mark_published(app, a, &ps) != 0)
 			goto out;
 		*published_out += nstored + (old ? PQntuples(old) : 0);
+		clean = true;
 	}
 	if (ps.nrecords > 0)
-		log_debug("ingest: pass of %ld records: read %lld ms, batch rules %lld ms, stored (window, claims, "
+		log_debug("ingest: pass of %ld records: read %lld ms, batch rules %lld ms%s, stored (window, claims, "
 			  "clicks, commit) %lld ms, published %lld ms",
-			  ps.nrecords, (long long)(t_rules - t_read), (long long)(t_store - t_rules),
-			  (long long)(t_publish - t_store), (long long)(mono_ms() - t_publish));
+			  ps.nrecords, (long long)ps.ms_read, (long long)ps.ms_rules,
+			  ps.ahead ? " (ahead, beside the pass before)" : "", (long long)(t_publish - t_store),
+			  (long long)(mono_ms() - t_publish));
 	/* Closed, read to the end, stored and published: done. */
 	for (size_t i = 0; i < ps.nseg; i++) {
 		struct segment *s = &ps.seg[i];
@@ -1575,6 +1798,7 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 	if (fresh && ps.nrecords > nstored)
 		log_info("ingest: %ld records were stored already (replayed segment)", ps.nrecords - nstored);
 out:
+	finish_ahead(clean);
 	free(fresh);
 	pass_free(&ps);
 	return result;
@@ -1601,6 +1825,10 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 	 * clear_page were a tenth of the job's CPU). */
 	mallopt(M_MMAP_THRESHOLD, 512 << 20);
 	mallopt(M_TRIM_THRESHOLD, 1024 << 20);
+	/* One heap for the threads too: the batch read ahead (read_ahead) is
+	 * freed by the main thread, and a thread's own arena would give its
+	 * pages back (and fault them in again) pass after pass. */
+	mallopt(M_ARENA_MAX, 1);
 	/* The window the previous run left, when it ended cleanly and lately;
 	 * taken once (a run that dies leaves none, and the next loads from the
 	 * database). */
@@ -1630,6 +1858,7 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 	} else {
 		db_set_deadline(db2, 15 * 60 * 1000); /* as app->db's (cron/main.c) */
 	}
+	batch_limit = c->cron_ingest_batch;
 	int rc = EX_OK;
 	long total = 0, published = 0;
 	int64_t t0 = mono_ms(), deadline = t0 + app->cfg.cron_ingest_loop_s * 1000;
@@ -1677,6 +1906,9 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 			 wpath);
 	dupwin_free(win);
 	win = NULL;
+	finish_ahead(false);
+	arena_free(next.a);
+	next.a = NULL;
 	db_free(db2);
 	arena_free(a2);
 	db2 = NULL;

@@ -64,6 +64,7 @@ const struct config_key config_keys[] = {
 	I("webhooks", "per_endpoint", webhooks_per_endpoint, 16, 1, 1024, "deliveries in flight at once to one endpoint"),
 	I("webhooks", "loop_s", webhooks_loop_s, 55, 0, 3600, "how long one webhooks run keeps fanning out and sending"),
 	I("cron", "ingest_loop_s", cron_ingest_loop_s, 55, 0, 3600, "how long one ingest run keeps polling"),
+	I("cron", "ingest_batch", cron_ingest_batch, 200000, 1000, 200000, "clicks per ingest batch (transaction)"),
 	I("cron", "conversions_loop_s", cron_conversions_loop_s, 55, 0, 3600, "how long one match/events/postbacks run keeps polling"),
 	I("cron", "partition_days_ahead", cron_partition_days_ahead, 7, 1, 365, "partitions created ahead of time"),
 	I("cron", "retention_days", cron_retention_days, 90, 1, 36500, "raw click/conversion retention"),

@@ -77,6 +77,7 @@ struct config {
 	long webhooks_loop_s;
 	/* [cron] */
 	long cron_ingest_loop_s;
+	long cron_ingest_batch;
 	long cron_conversions_loop_s;
 	long cron_partition_days_ahead;
 	long cron_retention_days;
