@@ -784,7 +784,14 @@ static int setup_session(struct db *db, struct arena *a)
 	 * compiling them costs more (300 ms a statement) than running them.
 	 * The request connections' statement_timeout ([database], 5 s by default)
 	 * is too short for a batch of 200,000 clicks under load, or for the
-	 * window's first load after a restart, when the heap is cold. */
+	 * window's first load after a restart, when the heap is cold.
+	 * temp_buffers holds a batch's staging rows (~50 MB a part) in the
+	 * backend instead of writing most of them out to a file and reading
+	 * them back; it can only be set before the session's first temporary
+	 * table (this runs again on a session that failed a pass). */
+	PGresult *fresh = db_exec(db, a, "SELECT to_regclass('pg_temp.click_stage') IS NULL", 0, NULL);
+	if (fresh == NULL || (db_val(fresh, 0, 0)[0] == 't' && !run_sql(db, a, "SET temp_buffers = '128MB'")))
+		return -1;
 	return run_sql(db, a, "SET jit = off") && run_sql(db, a, "SET work_mem = '256MB'") &&
 	       run_sql(db, a, "SET statement_timeout = '300s'") &&
 	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS nonce_stage (tenant_id bigint, nonce text, "

@@ -118,4 +118,39 @@ check "replays among them (${stats%%|*})" test "${stats%%|*}" -gt 100
 eq "every token's earliest click billable, every later one a replay" 0 "${stats##*|}"
 check "stored in two parts" grep -q "records in two parts" "$W/log"
 rm -rf "$W"
+
+# ---- batches read ahead, a run killed between them ----
+# 30,000 clicks again, in batches of 7,000: while a full batch is stored
+# the next one is read and decided beside it. The first run is killed
+# after its third batch committed (its events not sent); the next run
+# starts over from journal_segments. Every click is stored once, every
+# segment is done (stored and published), and the replay rule holds
+# across batches.
+W=$RUN/ahead-$RUNID
+mkdir -p "$W/journal"
+{ sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF"
+  printf '[cron]\ningest_batch = 7000\n'; } >"$W/afftok.conf"
+links=
+for i in 1 2 3 4; do
+	li=$(mklink "$o")
+	links=${links:+$links,}$(sql "SELECT id FROM links WHERE code = '$li'"):$o:$AFF
+done
+lids=$(sed 's/:[0-9]*:[0-9]*//g' <<<"$links")
+"$BUILD/bench/ingest-gen" "$W/journal" 30000 "$(sed -n 's/^secret_key_file = //p' "$CONF")" "$T" "$links" 4 100
+AFFTOK_CRASH_POINT=ingest.after_commit:3 "$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log1" 2>&1
+eq "killed after the third batch" 137 "$?"
+eq "three batches stored" 21000 "$(sql "SELECT count(*) FROM clicks WHERE link_id IN ($lids)")"
+check "the second was read ahead" grep -q "pass of 7000 records: .*(ahead, beside the pass before)" "$W/log1"
+"$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log2" 2>&1
+eq "the next run: exit 0" 0 "$?"
+check "it read ahead too" grep -q "(ahead, beside the pass before)" "$W/log2"
+eq "every click stored once" "30000|30000" "$(sql "SELECT count(*), count(DISTINCT click_id) FROM clicks WHERE link_id IN ($lids)")"
+stats=$(sql "SELECT count(*) FILTER (WHERE reason = 'replay'),
+	count(*) FILTER (WHERE (reason = 'replay') <> (rn > 1))
+	FROM (SELECT reason, row_number() OVER (PARTITION BY link_id, nonce ORDER BY ingested_at, created_at, click_id) rn
+		FROM clicks WHERE link_id IN ($lids) AND signed) x")
+check "replays among them (${stats%%|*})" test "${stats%%|*}" -gt 100
+eq "every token's earliest click billable, every later one a replay" 0 "${stats##*|}"
+eq "every segment done (stored and published) and deleted" "" "$(ls "$W/journal" | grep -E '\.(rdy|jnl)$')"
+rm -rf "$W"
 done_testing
