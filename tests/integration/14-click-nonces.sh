@@ -91,6 +91,19 @@ eq "one batch, version 1 and 2 clicks on one nonce: the first billable, the othe
 	"$(r "$ids") $(r "$q")"
 eq "segments done" "" "$(ls "$RUN/journal" | grep legacy-)"
 
+# summary_diff LINK_IDS: rows where the click summaries (stats_click_pre,
+# which the ingest writes itself when it stores into the day partitions)
+# and the stored clicks grouped as the trigger on `clicks` groups them
+# disagree; 0 when exact.
+summary_diff() { sql "WITH raw AS (SELECT tenant_id, date_bin('15 minutes', created_at, timestamptz '2000-01-01 00:00:00+00'),
+		offer_id, affiliate_id, link_id, country::text, device, route_dest, sub1, reason, count(*),
+		count(*) FILTER (WHERE is_unique), count(*) FILTER (WHERE NOT billable)
+		FROM clicks WHERE link_id IN ($1) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+	pre AS (SELECT tenant_id, bucket, offer_id, affiliate_id, link_id, country, device, route_dest, sub1, reason,
+		sum(clicks), sum(unique_clicks), sum(invalid_clicks)
+		FROM stats_click_pre WHERE link_id IN ($1) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+	SELECT count(*) FROM ((TABLE raw EXCEPT TABLE pre) UNION ALL (TABLE pre EXCEPT TABLE raw)) x"; }
+
 # ---- a batch stored in two parts ----
 # 30,000 clicks of bench/ingest-gen (signed links, ~1 % replayed tokens)
 # in a journal of its own: a set's claims must stay in one part. Each
@@ -117,34 +130,43 @@ stats=$(sql "SELECT count(*) FILTER (WHERE reason = 'replay'),
 check "replays among them (${stats%%|*})" test "${stats%%|*}" -gt 100
 eq "every token's earliest click billable, every later one a replay" 0 "${stats##*|}"
 check "stored in two parts" grep -q "records in two parts" "$W/log"
+eq "into the day partitions" 0 "$(grep -c "stored through clicks, not into its partitions" "$W/log")"
+eq "click summaries exact" 0 "$(summary_diff "$lids")"
 rm -rf "$W"
 
 # ---- batches read ahead, a run killed between them ----
-# 30,000 clicks again, in batches of 7,000: while a full batch is stored
-# the next one is read and decided beside it. The first run is killed
-# after its third batch committed (its events not sent); the next run
-# starts over from journal_segments. Every click is stored once, every
-# segment is done (stored and published), and the replay rule holds
-# across batches.
+# 60,000 clicks in batches of 25,000: while a full batch is stored the
+# next one is read and decided beside it. The first run is killed before
+# its second batch commits, when that batch's second part (its own
+# connection) has committed already; the next run starts over from
+# journal_segments, meets the clicks stored already (stored again through
+# `clicks` with ON CONFLICT DO NOTHING, the summary trigger counting only
+# the new ones). Every click is stored once, every segment is done (stored
+# and published), the summaries are exact and the replay rule holds across
+# batches.
 W=$RUN/ahead-$RUNID
 mkdir -p "$W/journal"
 { sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF"
-  printf '[cron]\ningest_batch = 7000\n'; } >"$W/afftok.conf"
+  printf '[cron]\ningest_batch = 25000\n'; } >"$W/afftok.conf"
 links=
 for i in 1 2 3 4; do
 	li=$(mklink "$o")
 	links=${links:+$links,}$(sql "SELECT id FROM links WHERE code = '$li'"):$o:$AFF
 done
 lids=$(sed 's/:[0-9]*:[0-9]*//g' <<<"$links")
-"$BUILD/bench/ingest-gen" "$W/journal" 30000 "$(sed -n 's/^secret_key_file = //p' "$CONF")" "$T" "$links" 4 100
-AFFTOK_CRASH_POINT=ingest.after_commit:3 "$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log1" 2>&1
-eq "killed after the third batch" 137 "$?"
-eq "three batches stored" 21000 "$(sql "SELECT count(*) FROM clicks WHERE link_id IN ($lids)")"
-check "the second was read ahead" grep -q "pass of 7000 records: .*(ahead, beside the pass before)" "$W/log1"
+"$BUILD/bench/ingest-gen" "$W/journal" 60000 "$(sed -n 's/^secret_key_file = //p' "$CONF")" "$T" "$links" 4 100
+AFFTOK_CRASH_POINT=ingest.before_commit:2 "$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log1" 2>&1
+eq "killed before the second batch commits" 137 "$?"
+n=$(sql "SELECT count(*) FROM clicks WHERE link_id IN ($lids)")
+check "the first batch and the second's second part stored ($n)" test "$n" -gt 25000 -a "$n" -lt 50000
+check "the second batch was read beside the first" grep -q "reading the next batch beside this one's 25000 records" "$W/log1"
+eq "click summaries exact" 0 "$(summary_diff "$lids")"
 "$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log2" 2>&1
 eq "the next run: exit 0" 0 "$?"
 check "it read ahead too" grep -q "(ahead, beside the pass before)" "$W/log2"
-eq "every click stored once" "30000|30000" "$(sql "SELECT count(*), count(DISTINCT click_id) FROM clicks WHERE link_id IN ($lids)")"
+check "the part stored already went through clicks" grep -q "stored through clicks, not into its partitions" "$W/log2"
+eq "every click stored once" "60000|60000" "$(sql "SELECT count(*), count(DISTINCT click_id) FROM clicks WHERE link_id IN ($lids)")"
+eq "click summaries still exact" 0 "$(summary_diff "$lids")"
 stats=$(sql "SELECT count(*) FILTER (WHERE reason = 'replay'),
 	count(*) FILTER (WHERE (reason = 'replay') <> (rn > 1))
 	FROM (SELECT reason, row_number() OVER (PARTITION BY link_id, nonce ORDER BY ingested_at, created_at, click_id) rn
