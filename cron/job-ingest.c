@@ -32,6 +32,9 @@
  * pass finds nothing new. An flock on <journal dir>/.ingest.lock keeps runs
  * from overlapping even when started by hand. */
 #include <dirent.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -347,8 +350,24 @@ static int split_record(const unsigned char *p, size_t n, const unsigned char *f
 		return 0;
 	int want = p[0] == '2' ? CLICK_RECORD_FIELDS : CLICK_RECORD_FIELDS_V1, k = 0;
 	f[k++] = p;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] > '\r') /* '\t', '\n', '\r' and NUL are all below */
+	size_t i = 0;
+#ifdef __SSE2__
+	/* 16 bytes at a time: the positions of the bytes up to '\r' ('\t',
+	 * '\n', '\r' and NUL are all among them), mostly none */
+	const __m128i cr = _mm_set1_epi8('\r');
+	for (; i + 16 <= n; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(x, cr), x));
+		for (; m; m &= m - 1) {
+			size_t j = i + (size_t)__builtin_ctz(m);
+			if (p[j] != '\t' || k == want)
+				return 0;
+			f[k++] = p + j + 1;
+		}
+	}
+#endif
+	for (; i < n; i++) {
+		if (p[i] > '\r')
 			continue;
 		if (p[i] != '\t' || k == want)
 			return 0;
@@ -358,8 +377,8 @@ static int split_record(const unsigned char *p, size_t n, const unsigned char *f
 		return 0;
 	f[k] = p + n + 1;
 	const unsigned char *id = p + VERSION_LEN;
-	for (int i = 0; i < CLICKID_LEN; i++) {
-		unsigned char c = id[i];
+	for (int d = 0; d < CLICKID_LEN; d++) {
+		unsigned char c = id[d];
 		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
 			return 0;
 	}
@@ -505,6 +524,13 @@ struct sortkey {
 static uint64_t prefix8(const unsigned char *p, size_t n)
 {
 	uint64_t v = 0;
+	if (n >= 8) { /* the bytes as a big-endian number: byte order is number order */
+		memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		v = __builtin_bswap64(v);
+#endif
+		return v;
+	}
 	for (size_t i = 0; i < 8; i++)
 		v = v << 8 | (i < n ? p[i] : 0);
 	return v;
@@ -518,28 +544,61 @@ static int cmp_keys(const struct sortkey *x, const struct sortkey *y)
 	return 0;
 }
 
-static int cmp_fingerprint_key(const void *a, const void *b)
-{
-	const struct sortkey *x = a, *y = b;
-	int c = cmp_keys(x, y);
-	return c ? c : cmp_fingerprint(&x->r, &y->r);
-}
-
-static int cmp_nonce_key(const void *a, const void *b)
-{
-	const struct sortkey *x = a, *y = b;
-	int c = cmp_keys(x, y);
-	return c ? c : cmp_nonce(&x->r, &y->r);
-}
-
-static int cmp_id_key(const void *a, const void *b)
-{
-	const struct sortkey *x = a, *y = b;
-	int c = cmp_keys(x, y);
-	return c ? c : cmp_id(&x->r, &y->r);
-}
-
 enum sort_by { BY_FINGERPRINT, BY_NONCE, BY_ID };
+
+typedef int tie_fn(const void *, const void *);
+
+static int entry_cmp(const struct sortkey *x, const struct sortkey *y, tie_fn *tie)
+{
+	int c = cmp_keys(x, y);
+	return c ? c : tie(&x->r, &y->r);
+}
+
+static void swap_entries(struct sortkey *x, struct sortkey *y)
+{
+	struct sortkey t = *x;
+	*x = *y;
+	*y = t;
+}
+
+/* Quicksort (median of three; insertion sort for short runs) on the
+ * entries: qsort's merge sort copied each entry through a generic move
+ * and compared through a pointer call, most of its time. */
+static void sort_entries(struct sortkey *e, long n, tie_fn *tie)
+{
+	while (n > 16) {
+		long m = n / 2;
+		if (entry_cmp(&e[m], &e[0], tie) < 0)
+			swap_entries(&e[m], &e[0]);
+		if (entry_cmp(&e[n - 1], &e[0], tie) < 0)
+			swap_entries(&e[n - 1], &e[0]);
+		if (entry_cmp(&e[n - 1], &e[m], tie) < 0)
+			swap_entries(&e[n - 1], &e[m]);
+		struct sortkey p = e[m];
+		long i = 0, j = n - 1;
+		for (;;) { /* Hoare: [0, j] <= p <= [j + 1, n), 0 <= j < n - 1 */
+			while (entry_cmp(&e[i], &p, tie) < 0)
+				i++;
+			while (entry_cmp(&p, &e[j], tie) < 0)
+				j--;
+			if (i >= j)
+				break;
+			swap_entries(&e[i++], &e[j--]);
+		}
+		long left = j + 1; /* the shorter side recursively, the longer in the loop */
+		if (left < n - left) {
+			sort_entries(e, left, tie);
+			e += left;
+			n -= left;
+		} else {
+			sort_entries(e + left, n - left, tie);
+			n = left;
+		}
+	}
+	for (long i = 1; i < n; i++)
+		for (long j = i; j > 0 && entry_cmp(&e[j], &e[j - 1], tie) < 0; j--)
+			swap_entries(&e[j], &e[j - 1]);
+}
 
 /* Sorts v (k records) by cmp_fingerprint, cmp_nonce or cmp_id; -1 when
  * out of memory. */
@@ -562,8 +621,7 @@ static int sort_records(struct rec **v, long k, enum sort_by by)
 				e[i].k[j] = n > 8 * (size_t)j ? prefix8(r->f[f] + 8 * j, n - 8 * (size_t)j) : 0;
 		}
 	}
-	qsort(e, (size_t)k, sizeof *e,
-	      by == BY_NONCE ? cmp_nonce_key : by == BY_ID ? cmp_id_key : cmp_fingerprint_key);
+	sort_entries(e, k, by == BY_NONCE ? cmp_nonce : by == BY_ID ? cmp_id : cmp_fingerprint);
 	for (long i = 0; i < k; i++)
 		v[i] = e[i].r;
 	free(e);

@@ -11,17 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 void hex_encode(const unsigned char *in, size_t n, char *out)
 {
 	static const char d[] = "0123456789abcdef";
