@@ -1215,12 +1215,6 @@ static int claim_nonces(struct part *p)
 	return rc;
 }
 
-/* The part as `clicks` rows (CLICK_COLUMNS): the journal's fields with the
- * rules applied to billable, reason and is_unique. In click id order (the
- * ids begin with their time): the primary key's b-tree then grows at its
- * right edge. In journal order, segments written side by side made it
- * split pages in the middle; 300,000 clicks from 4 such streams took 35 %
- * longer to insert (psql). */
 /* A replay or a duplicate is not billable, and says why unless the click
  * path gave a reason already: billable and reason as stored, in COPY text. */
 static void stored_billable(const struct rec *r, const char **v, size_t *n)
@@ -1239,6 +1233,12 @@ static void stored_reason(const struct rec *r, const char **v, size_t *n)
 		*v = (const char *)r->f[F_REASON], *n = field_len(r, F_REASON);
 }
 
+/* The part as `clicks` rows (CLICK_COLUMNS): the journal's fields with the
+ * rules applied to billable, reason and is_unique. In click id order (the
+ * ids begin with their time): the primary key's b-tree then grows at its
+ * right edge. In journal order, segments written side by side make it
+ * split pages in the middle: in psql, 300,000 clicks as 4 such streams
+ * took 1.9-2.0 s to insert, in id order 1.2-1.5 s. */
 static int build_copy(struct part *p)
 {
 	if (sort_records(p->recs, p->n, BY_ID) != 0)
