@@ -104,31 +104,43 @@ summary_diff() { sql "WITH raw AS (SELECT tenant_id, date_bin('15 minutes', crea
 		FROM stats_click_pre WHERE link_id IN ($1) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 	SELECT count(*) FROM ((TABLE raw EXCEPT TABLE pre) UNION ALL (TABLE pre EXCEPT TABLE raw)) x"; }
 
-# ---- a batch stored in two parts ----
-# 30,000 clicks of bench/ingest-gen (signed links, ~1 % replayed tokens)
-# in a journal of its own: a set's claims must stay in one part. Each
-# token's first click (the earliest of the first batch holding one) is the
-# only one not a replay.
+# gen_journal NAME N [CONF LINES]: N clicks of bench/ingest-gen (signed
+# links, ~1 % replayed tokens) on 4 new links, in a journal of their own
+# ($W/journal, with $W/afftok.conf, debug logging and the lines given);
+# sets W and lids (the links' ids).
 make -s -C "$BUILD" bench/ingest-gen >/dev/null
-W=$RUN/nonces-$RUNID
-mkdir -p "$W/journal"
-sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF" >"$W/afftok.conf"
-links=
-for i in 1 2 3 4; do
-	li=$(mklink "$o")
-	links=${links:+$links,}$(sql "SELECT id FROM links WHERE code = '$li'"):$o:$AFF
-done
-"$BUILD/bench/ingest-gen" "$W/journal" 30000 "$(sed -n 's/^secret_key_file = //p' "$CONF")" "$T" "$links" 4 100
+gen_journal() {
+	W=$RUN/$1-$RUNID
+	mkdir -p "$W/journal"
+	{ sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF"
+	  printf '%s\n' "${@:3}"; } >"$W/afftok.conf"
+	local links= li i
+	for i in 1 2 3 4; do
+		li=$(mklink "$o")
+		links=${links:+$links,}$(sql "SELECT id FROM links WHERE code = '$li'"):$o:$AFF
+	done
+	lids=$(sed 's/:[0-9]*:[0-9]*//g' <<<"$links")
+	"$BUILD/bench/ingest-gen" "$W/journal" "$2" "$(sed -n 's/^secret_key_file = //p' "$CONF")" "$T" "$links" 4 100
+}
+# check_replays: each token's first click (the earliest of the first batch
+# holding one) on the links is the only one not a replay.
+check_replays() {
+	local stats
+	stats=$(sql "SELECT count(*) FILTER (WHERE reason = 'replay'),
+		count(*) FILTER (WHERE (reason = 'replay') <> (rn > 1))
+		FROM (SELECT reason, row_number() OVER (PARTITION BY link_id, nonce ORDER BY ingested_at, created_at, click_id) rn
+			FROM clicks WHERE link_id IN ($lids) AND signed) x")
+	check "replays among them (${stats%%|*})" test "${stats%%|*}" -gt 100
+	eq "every token's earliest click billable, every later one a replay" 0 "${stats##*|}"
+}
+
+# ---- a batch stored in two parts ----
+# 30,000 clicks: a set's claims must stay in one part.
+gen_journal nonces 30000
 "$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log" 2>&1
 eq "ingest of 30,000 clicks: exit 0" 0 "$?"
-lids=$(sed 's/:[0-9]*:[0-9]*//g' <<<"$links")
 eq "stored" 30000 "$(sql "SELECT count(*) FROM clicks WHERE link_id IN ($lids)")"
-stats=$(sql "SELECT count(*) FILTER (WHERE reason = 'replay'),
-	count(*) FILTER (WHERE (reason = 'replay') <> (rn > 1))
-	FROM (SELECT reason, row_number() OVER (PARTITION BY link_id, nonce ORDER BY ingested_at, created_at, click_id) rn
-		FROM clicks WHERE link_id IN ($lids) AND signed) x")
-check "replays among them (${stats%%|*})" test "${stats%%|*}" -gt 100
-eq "every token's earliest click billable, every later one a replay" 0 "${stats##*|}"
+check_replays
 check "stored in two parts" grep -q "records in two parts" "$W/log"
 eq "into the day partitions" 0 "$(grep -c "stored through clicks, not into its partitions" "$W/log")"
 eq "click summaries exact" 0 "$(summary_diff "$lids")"
@@ -144,17 +156,7 @@ rm -rf "$W"
 # the new ones). Every click is stored once, every segment is done (stored
 # and published), the summaries are exact and the replay rule holds across
 # batches.
-W=$RUN/ahead-$RUNID
-mkdir -p "$W/journal"
-{ sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF"
-  printf '[cron]\ningest_batch = 25000\n'; } >"$W/afftok.conf"
-links=
-for i in 1 2 3 4; do
-	li=$(mklink "$o")
-	links=${links:+$links,}$(sql "SELECT id FROM links WHERE code = '$li'"):$o:$AFF
-done
-lids=$(sed 's/:[0-9]*:[0-9]*//g' <<<"$links")
-"$BUILD/bench/ingest-gen" "$W/journal" 60000 "$(sed -n 's/^secret_key_file = //p' "$CONF")" "$T" "$links" 4 100
+gen_journal ahead 60000 '[cron]' 'ingest_batch = 25000'
 AFFTOK_CRASH_POINT=ingest.before_commit:2 "$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log1" 2>&1
 eq "killed before the second batch commits" 137 "$?"
 n=$(sql "SELECT count(*) FROM clicks WHERE link_id IN ($lids)")
@@ -167,12 +169,7 @@ check "it read ahead too" grep -q "(ahead, beside the pass before)" "$W/log2"
 check "the part stored already went through clicks" grep -q "stored through clicks, not into its partitions" "$W/log2"
 eq "every click stored once" "60000|60000" "$(sql "SELECT count(*), count(DISTINCT click_id) FROM clicks WHERE link_id IN ($lids)")"
 eq "click summaries still exact" 0 "$(summary_diff "$lids")"
-stats=$(sql "SELECT count(*) FILTER (WHERE reason = 'replay'),
-	count(*) FILTER (WHERE (reason = 'replay') <> (rn > 1))
-	FROM (SELECT reason, row_number() OVER (PARTITION BY link_id, nonce ORDER BY ingested_at, created_at, click_id) rn
-		FROM clicks WHERE link_id IN ($lids) AND signed) x")
-check "replays among them (${stats%%|*})" test "${stats%%|*}" -gt 100
-eq "every token's earliest click billable, every later one a replay" 0 "${stats##*|}"
+check_replays
 eq "every segment done (stored and published) and deleted" "" "$(ls "$W/journal" | grep -E '\.(rdy|jnl)$')"
 rm -rf "$W"
 done_testing
