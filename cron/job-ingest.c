@@ -1799,6 +1799,7 @@ static struct {
 	bool running, ready;
 } next;
 
+/* Also finds a segment's name as the key (name is the first member). */
 static int cmp_carried(const void *a, const void *b)
 {
 	return strcmp(((const struct carried *)a)->name, ((const struct carried *)b)->name);
