@@ -462,12 +462,8 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 /* created_at as click_record writes it: "YYYY-MM-DD HH:MM:SS.mmm+00". */
 static bool parse_time(const unsigned char *t, size_t n, int64_t *ms)
 {
-	static const char shape[] = "dddd-dd-dd dd:dd:dd.ddd+00";
-	if (n != sizeof shape - 1)
+	if (!click_time_form((const char *)t, n))
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (shape[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != (unsigned char)shape[i])
-			return false;
 #define NUM(o, w) num(t + (o), (w))
 	int64_t y = NUM(0, 4), mo = NUM(5, 2), d = NUM(8, 2), h = NUM(11, 2), mi = NUM(14, 2), sec = NUM(17, 2);
 	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)

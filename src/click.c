@@ -334,3 +334,14 @@ void click_record(const struct click *c, struct buf *b)
 	else
 		field(b, NULL, 0);
 }
+
+bool click_time_form(const char *t, size_t n)
+{
+	static const char shape[] = "dddd-dd-dd dd:dd:dd.ddd+00";
+	if (n != sizeof shape - 1)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (shape[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != shape[i])
+			return false;
+	return true;
+}

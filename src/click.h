@@ -75,6 +75,9 @@ int click_process(struct click *c);
 /* The journal record of a processed click (COPY text format, one line
  * without the newline) appended to out. */
 void click_record(const struct click *c, struct buf *out);
+/* Whether t (n bytes) has the form click_record writes created_at in,
+ * "YYYY-MM-DD HH:MM:SS.mmm+00" (digits where the form has them). */
+bool click_time_form(const char *t, size_t n);
 /* First value of a query parameter, or NULL. */
 const char *click_param(const struct click *c, const char *name);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "click.h"
 
 struct row {
 	struct clicksum_key k;
@@ -131,12 +132,8 @@ void clicksum_copy(const struct clicksum *s, struct buf *out)
 
 bool clicksum_bucket(const char *t, size_t n, char *out)
 {
-	static const char shape[] = "dddd-dd-dd dd:dd:dd.ddd+00";
-	if (n != sizeof shape - 1)
+	if (!click_time_form(t, n))
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (shape[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != shape[i])
-			return false;
 	int minute = (t[14] - '0') * 10 + (t[15] - '0');
 	if (minute > 59)
 		return false;
