@@ -172,5 +172,6 @@ int main(int argc, char **argv)
 	}
 	for (int w = 0; w < nwriters; w++)
 		journal_close(jw[w]);
+	arena_free(a);
 	return 0;
 }
