@@ -79,14 +79,22 @@ bool sign_parse(const char *token, struct token *t)
 void sign_compute(const unsigned char *key, size_t keylen, const char *code, int64_t ts,
 		  const char *nonce, char *out)
 {
-	char msg[SIGN_TOKEN_MAX + 1];
-	int n = snprintf(msg, sizeof msg, "%s.%lld.%s", code, (long long)ts, nonce);
-	if (n < 0 || (size_t)n >= sizeof msg)
-		n = 0; /* cannot happen for parsed parts; an empty MAC input never matches a real one */
+	/* "<code>.<ts>.<nonce>", put together by hand: snprintf was a third of
+	 * the signature check's time in a worker. */
+	char msg[SIGN_TOKEN_MAX + 1], num[24];
+	size_t cl = strlen(code), tl = fmt_i64(num, ts), nl = strlen(nonce), n = 0;
+	if (cl + tl + nl + 2 < sizeof msg) { /* always for parsed parts; else an empty MAC input, never a real one's */
+		memcpy(msg, code, cl);
+		msg[cl] = '.';
+		memcpy(msg + cl + 1, num, tl);
+		msg[cl + 1 + tl] = '.';
+		memcpy(msg + cl + 2 + tl, nonce, nl);
+		n = cl + tl + nl + 2;
+	}
 	unsigned char md[32];
 	/* HMAC can fail (allocation): then a signature no token carries
 	 * (not hex), rather than whatever md held before. */
-	if (!hmac_sha256(key, keylen, msg, (size_t)n, md)) {
+	if (!hmac_sha256(key, keylen, msg, n, md)) {
 		memset(out, 'x', SIGN_SIG_LEN);
 		out[SIGN_SIG_LEN] = '\0';
 		return;

@@ -1,10 +1,12 @@
-/* sign: token parsing, the verification table, 10^5 random mutations of a
- * valid token (none accepted), and sign_link round trips. */
+/* sign: HMAC-SHA256 against published vectors, token parsing, the
+ * verification table, 10^5 random mutations of a valid token (none
+ * accepted), and sign_link round trips. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
 #include "arena.h"
+#include "hmac.h"
 #include "secret.h"
 #include "sign.h"
 #include "unit.h"
@@ -39,6 +41,55 @@ static void t_known_vector(void)
 	sign_compute((const unsigned char *)secret, 64, "abcd", NOW, "nonce123", sig);
 	CU_ASSERT_EQUAL(strlen(sig), 32);
 	CU_ASSERT_STRING_EQUAL(sig, "af0f7372f380ce213de0676ec8da70e6");
+}
+
+static void hex(const unsigned char *md, char *out)
+{
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+/* RFC 4231 cases 1, 2 and 6 (a key longer than a block), a block-sized
+ * and an empty key (computed with Python's hmac module), and SHA-256 of
+ * "abc" (FIPS 180-2). The keys take turns over more rounds than hmac.c
+ * keeps key states, so every answer is checked from a fresh state, a kept
+ * one and one prepared again after it was dropped. */
+static void t_hmac_vectors(void)
+{
+	unsigned char k1[20], k6[131], k64[64];
+	memset(k1, 0x0b, sizeof k1);
+	memset(k6, 0xaa, sizeof k6);
+	memset(k64, 0xaa, sizeof k64);
+	static const char *msg6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+	const struct {
+		const void *key;
+		size_t klen;
+		const char *msg, *want;
+	} v[] = {
+		{k1, sizeof k1, "Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+		{"Jefe", 4, "what do ya want for nothing?",
+		 "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+		{k6, sizeof k6, msg6, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+		{k64, sizeof k64, "abc", "2f8cff867f2668ca93d3c5b03ba9f816746742eda349b3bc4bb35aa27816754c"},
+		{"", 0, "abc", "fd7adb152c05ef80dccf50a1fa4c05d5a3ec6da95575fc312ae7c5d091836351"},
+		{secret, 64, "abcd.1764000000.nonce123", NULL}, /* a sixth key, pushing the others out */
+	};
+	const int n = (int)(sizeof v / sizeof *v);
+	unsigned char md[32];
+	char got[65];
+	hmac_release();
+	for (int round = 0; round < 3 * n; round++) {
+		int i = round % n;
+		CU_ASSERT_TRUE_FATAL(hmac_sha256(v[i].key, v[i].klen, v[i].msg, strlen(v[i].msg), md));
+		hex(md, got);
+		/* the sixth: t_known_vector's signature is its first 16 bytes */
+		const char *want = v[i].want ? v[i].want : "af0f7372f380ce213de0676ec8da70e6";
+		CU_ASSERT_NSTRING_EQUAL(got, want, strlen(want));
+	}
+	CU_ASSERT_TRUE(sha256("abc", 3, md));
+	hex(md, got);
+	CU_ASSERT_STRING_EQUAL(got, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	hmac_release();
 }
 
 static void t_parse(void)
@@ -201,6 +252,7 @@ static void t_sign_link(void)
 
 static const struct unit_case cases[] = {
 	{"known HMAC vector", t_known_vector},
+	{"HMAC-SHA256 vectors, keys in turn", t_hmac_vectors},
 	{"parse", t_parse},
 	{"verification table", t_table},
 	{"10^5 mutations, none accepted", t_mutations},
