@@ -2,10 +2,10 @@
 #include "hmac.h"
 
 /* OpenSSL's SHA256_Init/Update/Final: deprecated in 3.0 in favour of EVP,
- * but the EVP path (provider dispatch, a context per digest) cost a click
- * 2-3 us of the worker's user time where these take ~0.6 us, and only
- * they let a key's padded blocks be hashed once (a SHA256_CTX is a plain
- * struct, copied by value). */
+ * but the EVP path (provider dispatch, a context per digest) was 14 % of a
+ * click's user time in a worker and 271 ns an HMAC even in a hot loop
+ * (122 ns here), and only these let a key's padded blocks be hashed once
+ * (a SHA256_CTX is a plain struct, copied by value). */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
 #include <openssl/sha.h>

@@ -3,7 +3,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "app.h"
@@ -92,7 +91,7 @@ void sign_compute(const unsigned char *key, size_t keylen, const char *code, int
 		n = cl + tl + nl + 2;
 	}
 	unsigned char md[32];
-	/* HMAC can fail (allocation): then a signature no token carries
+	/* HMAC can fail (OpenSSL's answer): then a signature no token carries
 	 * (not hex), rather than whatever md held before. */
 	if (!hmac_sha256(key, keylen, msg, n, md)) {
 		memset(out, 'x', SIGN_SIG_LEN);
