@@ -1,5 +1,6 @@
 /* Copies what a request needs out of the FastCGI environment into the arena,
- * so nothing from FCGX_GetParam outlives FCGX_Finish_r, and writes answers. */
+ * so nothing from the FastCGI environment outlives FCGX_Finish_r, and
+ * writes answers. */
 #include "adapter.h"
 
 #include <stdlib.h>
@@ -8,41 +9,74 @@
 
 #include "arena.h"
 
-static const char *env(FCGX_Request *fr, struct arena *a, const char *name)
+/* The parameters a request reads, found in one pass over the environment
+ * (FCGX_GetParam scans it from the start for each name: a dozen scans were
+ * ~4 % of a click's user time). The first of a repeated name wins, as with
+ * FCGX_GetParam. */
+enum { P_METHOD, P_URI, P_DOC_URI, P_QUERY, P_ADDR, P_UA, P_REFERER, P_ACCEPT, P_ACCEPT_LANG,
+       P_CTYPE, P_SIG, P_API_KEY, P_AUTHZ, P_CLEN, P_COUNT };
+#define NAME(s) { s, sizeof s - 1 }
+static const struct {
+	const char *s;
+	size_t len;
+} names[P_COUNT] = {
+	NAME("REQUEST_METHOD"), NAME("REQUEST_URI"), NAME("DOCUMENT_URI"), NAME("QUERY_STRING"),
+	NAME("REMOTE_ADDR"), NAME("HTTP_USER_AGENT"), NAME("HTTP_REFERER"), NAME("HTTP_ACCEPT"),
+	NAME("HTTP_ACCEPT_LANGUAGE"), NAME("CONTENT_TYPE"), NAME("HTTP_X_AFFTOK_SIGNATURE"),
+	NAME("HTTP_X_API_KEY"), NAME("HTTP_AUTHORIZATION"), NAME("CONTENT_LENGTH"),
+};
+#undef NAME
+
+static void find_params(FCGX_ParamArray envp, const char *v[P_COUNT])
 {
-	const char *v = FCGX_GetParam(name, fr->envp);
+	for (int i = 0; i < P_COUNT; i++)
+		v[i] = NULL;
+	for (; envp && *envp; envp++) {
+		const char *e = *envp, *eq = strchr(e, '=');
+		if (eq == NULL)
+			continue;
+		size_t n = (size_t)(eq - e);
+		for (int i = 0; i < P_COUNT; i++) {
+			if (names[i].len == n && v[i] == NULL && !memcmp(e, names[i].s, n)) {
+				v[i] = eq + 1;
+				break;
+			}
+		}
+	}
+}
+
+static const char *dup(struct arena *a, const char *v)
+{
 	return v ? arena_strdup(a, v) : NULL;
 }
 
 int adapter_read(FCGX_Request *fr, struct arena *a, long max_body, struct req *q, bool *too_large)
 {
+	const char *v[P_COUNT];
+	find_params(fr->envp, v);
 	memset(q, 0, sizeof *q);
 	*too_large = false;
 	q->arena = a;
 	q->request_id = req_new_id(a);
-	q->method_name = env(fr, a, "REQUEST_METHOD");
+	q->method_name = dup(a, v[P_METHOD]);
 	if (q->method_name == NULL)
 		q->method_name = "GET";
 	q->method = http_method_from(q->method_name);
-	const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
-	if (uri == NULL)
-		uri = FCGX_GetParam("DOCUMENT_URI", fr->envp);
-	if (uri == NULL)
-		uri = "/";
+	const char *uri = v[P_URI] ? v[P_URI] : v[P_DOC_URI] ? v[P_DOC_URI] : "/";
 	size_t plen = strcspn(uri, "?");
 	q->path = arena_strndup(a, uri, plen);
-	q->query = env(fr, a, "QUERY_STRING");
+	q->query = dup(a, v[P_QUERY]);
 	if (q->query == NULL)
 		q->query = uri[plen] ? arena_strdup(a, uri + plen + 1) : "";
-	q->remote_addr = env(fr, a, "REMOTE_ADDR");
-	q->user_agent = env(fr, a, "HTTP_USER_AGENT");
-	q->referer = env(fr, a, "HTTP_REFERER");
-	q->accept = env(fr, a, "HTTP_ACCEPT");
-	q->accept_language = env(fr, a, "HTTP_ACCEPT_LANGUAGE");
-	q->content_type = env(fr, a, "CONTENT_TYPE");
-	q->signature = env(fr, a, "HTTP_X_AFFTOK_SIGNATURE");
-	q->api_key = env(fr, a, "HTTP_X_API_KEY");
-	const char *authz = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
+	q->remote_addr = dup(a, v[P_ADDR]);
+	q->user_agent = dup(a, v[P_UA]);
+	q->referer = dup(a, v[P_REFERER]);
+	q->accept = dup(a, v[P_ACCEPT]);
+	q->accept_language = dup(a, v[P_ACCEPT_LANG]);
+	q->content_type = dup(a, v[P_CTYPE]);
+	q->signature = dup(a, v[P_SIG]);
+	q->api_key = dup(a, v[P_API_KEY]);
+	const char *authz = v[P_AUTHZ];
 	if ((q->api_key == NULL || !q->api_key[0]) && authz && !strncasecmp(authz, "Bearer ", 7))
 		q->api_key = arena_strdup(a, authz + 7);
 	if (q->path == NULL || query_parse(a, q->query, strlen(q->query), &q->params, &q->nparams) != 0) {
@@ -50,8 +84,7 @@ int adapter_read(FCGX_Request *fr, struct arena *a, long max_body, struct req *q
 		 * routes that need them answer 400. */
 		q->nparams = 0;
 	}
-	const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
-	long len = cl ? atol(cl) : 0;
+	long len = v[P_CLEN] ? atol(v[P_CLEN]) : 0;
 	if (len < 0)
 		len = 0;
 	if (len > max_body) {
@@ -72,14 +105,31 @@ int adapter_read(FCGX_Request *fr, struct arena *a, long max_body, struct req *q
 	return q->path ? 0 : -1;
 }
 
+/* Written in pieces with FCGX_PutS: FCGX_FPrintF's own formatter was ~3 %
+ * of a click's user time. */
 void adapter_write(FCGX_Request *fr, const struct req *q, const struct resp *r)
 {
-	FCGX_FPrintF(fr->out, "Status: %d %s\r\n", r->status, http_reason(r->status));
+	if (r->status >= 100 && r->status <= 999) {
+		char status[] = "Status: 000 ";
+		status[8] = (char)('0' + r->status / 100);
+		status[9] = (char)('0' + r->status / 10 % 10);
+		status[10] = (char)('0' + r->status % 10);
+		FCGX_PutS(status, fr->out);
+		FCGX_PutS(http_reason(r->status), fr->out);
+		FCGX_PutS("\r\n", fr->out);
+	} else {
+		FCGX_FPrintF(fr->out, "Status: %d %s\r\n", r->status, http_reason(r->status));
+	}
 	if (r->headers.len)
 		FCGX_PutStr(r->headers.p, (int)r->headers.len, fr->out);
-	if (r->content_type)
-		FCGX_FPrintF(fr->out, "Content-Type: %s\r\n", r->content_type);
-	FCGX_FPrintF(fr->out, "X-Request-Id: %s\r\n\r\n", q->request_id);
+	if (r->content_type) {
+		FCGX_PutS("Content-Type: ", fr->out);
+		FCGX_PutS(r->content_type, fr->out);
+		FCGX_PutS("\r\n", fr->out);
+	}
+	FCGX_PutS("X-Request-Id: ", fr->out);
+	FCGX_PutS(q->request_id, fr->out);
+	FCGX_PutS("\r\n\r\n", fr->out);
 	if (q->method != HTTP_HEAD && r->body.len)
 		FCGX_PutStr(r->body.p, (int)r->body.len, fr->out);
 }
