@@ -30,11 +30,14 @@ void resp_header(struct resp *r, const char *name, const char *fmt, ...)
 	const char *v = val;
 	va_list ap;
 	va_start(ap, fmt);
-	/* "%s" is most headers (Location, X-Click-Id): copied without a
-	 * formatting pass, within the same bound. */
+	/* "%s" is most headers (Location, X-Click-Id) and a fixed value
+	 * (Cache-Control) another: copied without a formatting pass, within
+	 * the same bound. */
 	if (!strcmp(fmt, "%s")) {
 		v = va_arg(ap, const char *);
 		v = v ? v : "";
+	} else if (strchr(fmt, '%') == NULL) {
+		v = fmt;
 	} else {
 		vsnprintf(val, sizeof val, fmt, ap);
 	}

