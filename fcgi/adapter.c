@@ -45,7 +45,7 @@ static void find_params(FCGX_ParamArray envp, const char *v[P_COUNT])
 	}
 }
 
-static const char *dup(struct arena *a, const char *v)
+static const char *copy(struct arena *a, const char *v)
 {
 	return v ? arena_strdup(a, v) : NULL;
 }
@@ -58,24 +58,24 @@ int adapter_read(FCGX_Request *fr, struct arena *a, long max_body, struct req *q
 	*too_large = false;
 	q->arena = a;
 	q->request_id = req_new_id(a);
-	q->method_name = dup(a, v[P_METHOD]);
+	q->method_name = copy(a, v[P_METHOD]);
 	if (q->method_name == NULL)
 		q->method_name = "GET";
 	q->method = http_method_from(q->method_name);
 	const char *uri = v[P_URI] ? v[P_URI] : v[P_DOC_URI] ? v[P_DOC_URI] : "/";
 	size_t plen = strcspn(uri, "?");
 	q->path = arena_strndup(a, uri, plen);
-	q->query = dup(a, v[P_QUERY]);
+	q->query = copy(a, v[P_QUERY]);
 	if (q->query == NULL)
 		q->query = uri[plen] ? arena_strdup(a, uri + plen + 1) : "";
-	q->remote_addr = dup(a, v[P_ADDR]);
-	q->user_agent = dup(a, v[P_UA]);
-	q->referer = dup(a, v[P_REFERER]);
-	q->accept = dup(a, v[P_ACCEPT]);
-	q->accept_language = dup(a, v[P_ACCEPT_LANG]);
-	q->content_type = dup(a, v[P_CTYPE]);
-	q->signature = dup(a, v[P_SIG]);
-	q->api_key = dup(a, v[P_API_KEY]);
+	q->remote_addr = copy(a, v[P_ADDR]);
+	q->user_agent = copy(a, v[P_UA]);
+	q->referer = copy(a, v[P_REFERER]);
+	q->accept = copy(a, v[P_ACCEPT]);
+	q->accept_language = copy(a, v[P_ACCEPT_LANG]);
+	q->content_type = copy(a, v[P_CTYPE]);
+	q->signature = copy(a, v[P_SIG]);
+	q->api_key = copy(a, v[P_API_KEY]);
 	const char *authz = v[P_AUTHZ];
 	if ((q->api_key == NULL || !q->api_key[0]) && authz && !strncasecmp(authz, "Bearer ", 7))
 		q->api_key = arena_strdup(a, authz + 7);
