@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "arena.h"
+#include "util.h"
 
 /* The parameters a request reads, found in one pass over the environment
  * (FCGX_GetParam scans it from the start for each name: a dozen scans were
@@ -45,11 +46,6 @@ static void find_params(FCGX_ParamArray envp, const char *v[P_COUNT])
 	}
 }
 
-static const char *copy(struct arena *a, const char *v)
-{
-	return v ? arena_strdup(a, v) : NULL;
-}
-
 int adapter_read(FCGX_Request *fr, struct arena *a, long max_body, struct req *q, bool *too_large)
 {
 	const char *v[P_COUNT];
@@ -58,24 +54,24 @@ int adapter_read(FCGX_Request *fr, struct arena *a, long max_body, struct req *q
 	*too_large = false;
 	q->arena = a;
 	q->request_id = req_new_id(a);
-	q->method_name = copy(a, v[P_METHOD]);
+	q->method_name = arena_strdup(a, v[P_METHOD]);
 	if (q->method_name == NULL)
 		q->method_name = "GET";
 	q->method = http_method_from(q->method_name);
 	const char *uri = v[P_URI] ? v[P_URI] : v[P_DOC_URI] ? v[P_DOC_URI] : "/";
 	size_t plen = strcspn(uri, "?");
 	q->path = arena_strndup(a, uri, plen);
-	q->query = copy(a, v[P_QUERY]);
+	q->query = arena_strdup(a, v[P_QUERY]);
 	if (q->query == NULL)
 		q->query = uri[plen] ? arena_strdup(a, uri + plen + 1) : "";
-	q->remote_addr = copy(a, v[P_ADDR]);
-	q->user_agent = copy(a, v[P_UA]);
-	q->referer = copy(a, v[P_REFERER]);
-	q->accept = copy(a, v[P_ACCEPT]);
-	q->accept_language = copy(a, v[P_ACCEPT_LANG]);
-	q->content_type = copy(a, v[P_CTYPE]);
-	q->signature = copy(a, v[P_SIG]);
-	q->api_key = copy(a, v[P_API_KEY]);
+	q->remote_addr = arena_strdup(a, v[P_ADDR]);
+	q->user_agent = arena_strdup(a, v[P_UA]);
+	q->referer = arena_strdup(a, v[P_REFERER]);
+	q->accept = arena_strdup(a, v[P_ACCEPT]);
+	q->accept_language = arena_strdup(a, v[P_ACCEPT_LANG]);
+	q->content_type = arena_strdup(a, v[P_CTYPE]);
+	q->signature = arena_strdup(a, v[P_SIG]);
+	q->api_key = arena_strdup(a, v[P_API_KEY]);
 	const char *authz = v[P_AUTHZ];
 	if ((q->api_key == NULL || !q->api_key[0]) && authz && !strncasecmp(authz, "Bearer ", 7))
 		q->api_key = arena_strdup(a, authz + 7);
@@ -109,17 +105,13 @@ int adapter_read(FCGX_Request *fr, struct arena *a, long max_body, struct req *q
  * of a click's user time. */
 void adapter_write(FCGX_Request *fr, const struct req *q, const struct resp *r)
 {
-	if (r->status >= 100 && r->status <= 999) {
-		char status[] = "Status: 000 ";
-		status[8] = (char)('0' + r->status / 100);
-		status[9] = (char)('0' + r->status / 10 % 10);
-		status[10] = (char)('0' + r->status % 10);
-		FCGX_PutS(status, fr->out);
-		FCGX_PutS(http_reason(r->status), fr->out);
-		FCGX_PutS("\r\n", fr->out);
-	} else {
-		FCGX_FPrintF(fr->out, "Status: %d %s\r\n", r->status, http_reason(r->status));
-	}
+	char code[24];
+	fmt_i64(code, r->status);
+	FCGX_PutS("Status: ", fr->out);
+	FCGX_PutS(code, fr->out);
+	FCGX_PutS(" ", fr->out);
+	FCGX_PutS(http_reason(r->status), fr->out);
+	FCGX_PutS("\r\n", fr->out);
 	if (r->headers.len)
 		FCGX_PutStr(r->headers.p, (int)r->headers.len, fr->out);
 	if (r->content_type) {
