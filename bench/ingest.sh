@@ -6,6 +6,9 @@
 #                           BENCH_SIGNED (100): percent of clicks through signed links
 #                           BENCH_CTL: another afftokctl to time (A/B against an older build)
 #                           BENCH_WARM=1: steady state, as under cron (below)
+#                           BENCH_BEFORE_MS: the clicks that much further back
+#                           (say into yesterday's partition, to compare a small
+#                           day partition with today's in the same hour)
 #
 # bench/ingest-gen (built here, linked to libafftok) writes the clicks with
 # the click path's own code (click_process, click_record, journal_append)
@@ -30,6 +33,7 @@ export AFFTOK_PORT=${AFFTOK_URL##*:}
 . "$top/scripts/lib.sh"
 N=${BENCH_CLICKS:-200000}
 NLINKS=${BENCH_LINKS:-20}
+BEFORE=${BENCH_BEFORE_MS:-0}
 W=$RUN/bench-ingest
 rm -rf "$W"
 mkdir -p "$W/journal"
@@ -55,12 +59,12 @@ WARM=0
 if [ "${BENCH_WARM:-}" = 1 ]; then
 	WARM=20000
 	# the clicks just before the timed run's (2,000 a second up to now)
-	"$BUILD/bench/ingest-gen" "$W/journal" "$WARM" "$key" "$T" "$links" 4 "${BENCH_SIGNED:-100}" $((N / 2))
+	"$BUILD/bench/ingest-gen" "$W/journal" "$WARM" "$key" "$T" "$links" 4 "${BENCH_SIGNED:-100}" $((BEFORE + N / 2))
 	"${BENCH_CTL:-$BUILD/afftokctl}" -c "$W/afftok.conf" ingest --once >/dev/null 2>&1
 	test -s "$W/journal/.ingest-window" || { echo "FAIL: no window file after the warm-up run"; exit 1; }
 fi
 t=$(date +%s.%N)
-"$BUILD/bench/ingest-gen" "$W/journal" "$N" "$key" "$T" "$links" 4 "${BENCH_SIGNED:-100}"
+"$BUILD/bench/ingest-gen" "$W/journal" "$N" "$key" "$T" "$links" 4 "${BENCH_SIGNED:-100}" "$BEFORE"
 echo "journal: $N clicks, $(ls "$W/journal" | grep -c '\.rdy$') segments," \
 	"$(($(cat "$W"/journal/*.rdy | wc -c) / 1048576)) MB, written in $(awk -v t="$t" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - t}') s"
 

@@ -133,17 +133,20 @@ struct pass {
 	long nrepub;
 	char days[16][11]; /* UTC days of the new records */
 	int ndays;
+	bool loader;       /* their partitions take COPY as afftok_loader */
 	long limit;        /* batch_limit when it was read */
 	bool full;         /* stopped by its limits: more is waiting */
 	bool ahead;        /* read and decided while the pass before was stored */
 	int64_t ms_read, ms_rules;
 };
 
-/* The columns of a stored click, in the order build_copy writes them. */
+/* The columns of a stored click as the journal has them. */
 #define CLICK_COLUMNS \
 	"click_id, created_at, tenant_id, link_id, offer_id, affiliate_id, ip, user_agent, referer, " \
 	"sub1, sub2, sub3, sub4, sub5, params, country, asn, device, os, browser, fingerprint, signed, " \
 	"nonce, billable, reason, bot_score, route_dest, destination, is_unique"
+/* ... and as build_copy writes them: the batch's ingested_at last */
+#define COPY_COLUMNS CLICK_COLUMNS ", ingested_at"
 
 static const char *event_columns =
 	"click_id, (extract(epoch FROM created_at) * 1000)::bigint, tenant_id, link_id, offer_id, "
@@ -874,7 +877,7 @@ static int setup_session(struct db *db, struct arena *a)
 	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS set_update (ts bigint, link_id bigint, nonces text) "
 			      "ON COMMIT DELETE ROWS") &&
 	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS click_stage ON COMMIT DELETE ROWS AS SELECT "
-			      CLICK_COLUMNS " FROM clicks WITH NO DATA") &&
+			      COPY_COLUMNS " FROM clicks WITH NO DATA") &&
 	       run_sql(db, a, "CREATE TEMP TABLE IF NOT EXISTS pre_stage ON COMMIT DELETE ROWS AS SELECT tenant_id, "
 			      "bucket, offer_id, affiliate_id, link_id, country, device, route_dest, sub1, reason, clicks, "
 			      "unique_clicks, invalid_clicks FROM stats_click_pre WITH NO DATA") ? 0 : -1;
@@ -991,6 +994,8 @@ struct part {
 	long n;
 	struct buf copy;   /* its clicks as `clicks` rows */
 	const char *ingested_at; /* the batch's, the same in every part */
+	bool loader;       /* may COPY into the day partitions (store_copied) */
+	bool refused;      /* ... and was refused it (42501) */
 	char state[6];     /* SQLSTATE of a failure */
 	int rc;
 };
@@ -1230,32 +1235,43 @@ static void stored_reason(const struct rec *r, const char **v, size_t *n)
 		*v = (const char *)r->f[F_REASON], *n = field_len(r, F_REASON);
 }
 
-/* The part as `clicks` rows (CLICK_COLUMNS): the journal's fields with the
- * rules applied to billable, reason and is_unique. In click id order (the
- * ids begin with their time): the primary key's b-tree then grows at its
- * right edge. In journal order, segments written side by side make it
- * split pages in the middle: in psql, 300,000 clicks as 4 such streams
- * took 1.9-2.0 s to insert, in id order 1.2-1.5 s. */
+/* The part's clicks of one UTC day ("YYYY-MM-DD"; NULL: all of them) as
+ * `clicks` rows (COPY_COLUMNS): the journal's fields with the rules
+ * applied to billable, reason and is_unique, and the batch's ingested_at. */
+static void copy_rows(const struct part *p, struct buf *b, const char *day)
+{
+	for (long i = 0; i < p->n; i++) {
+		const struct rec *r = p->recs[i];
+		if (day && memcmp(r->f[F_TIME], day, 10) != 0)
+			continue;
+		/* click_id .. nonce, as journalled */
+		buf_append(b, r->f[F_ID], (size_t)(r->f[F_NONCE_OK] - r->f[F_ID]));
+		const char *v;
+		size_t n;
+		stored_billable(r, &v, &n);
+		buf_append(b, v, n);
+		buf_putc(b, '\t');
+		stored_reason(r, &v, &n);
+		buf_append(b, v, n);
+		buf_putc(b, '\t');
+		/* bot_score .. destination, as journalled */
+		buf_append(b, r->f[F_BOT_SCORE], (size_t)(r->f[F_DESTINATION + 1] - 1 - r->f[F_BOT_SCORE]));
+		buf_puts(b, r->dup ? "\tf\t" : "\tt\t");
+		buf_puts(b, p->ingested_at);
+		buf_putc(b, '\n');
+	}
+}
+
+/* All of the part's rows, in click id order (the ids begin with their
+ * time): the primary key's b-tree then grows at its right edge. In journal
+ * order, segments written side by side make it split pages in the middle:
+ * in psql, 300,000 clicks as 4 such streams took 1.9-2.0 s to insert, in
+ * id order 1.2-1.5 s. */
 static int build_copy(struct part *p)
 {
 	if (sort_records(p->recs, p->n, BY_ID) != 0)
 		return -1;
-	for (long i = 0; i < p->n; i++) {
-		const struct rec *r = p->recs[i];
-		/* click_id .. nonce, as journalled */
-		buf_append(&p->copy, r->f[F_ID], (size_t)(r->f[F_NONCE_OK] - r->f[F_ID]));
-		const char *v;
-		size_t n;
-		stored_billable(r, &v, &n);
-		buf_append(&p->copy, v, n);
-		buf_putc(&p->copy, '\t');
-		stored_reason(r, &v, &n);
-		buf_append(&p->copy, v, n);
-		buf_putc(&p->copy, '\t');
-		/* bot_score .. destination, as journalled */
-		buf_append(&p->copy, r->f[F_BOT_SCORE], (size_t)(r->f[F_DESTINATION + 1] - 1 - r->f[F_BOT_SCORE]));
-		buf_puts(&p->copy, r->dup ? "\tf\n" : "\tt\n");
-	}
+	copy_rows(p, &p->copy, NULL);
 	return buf_ok(&p->copy) ? 0 : -1;
 }
 
@@ -1295,56 +1311,49 @@ static bool summarize(struct part *p, char *buckets)
 	return ok;
 }
 
-/* The part into the day partitions of `clicks` themselves, with its
- * summary rows: a third less work for PostgreSQL than through the parent
- * table, which routes each row and fills the transition table of its
- * summary trigger (bench/README, "Direct partition inserts"). Only for
- * clicks in the journal's form and partitions attached to `clicks` (the
- * check runs after the inserts, which lock them against a detach); false
- * when anything is otherwise, and then the caller rolls back to its
- * savepoint and stores the part through `clicks`. */
-static bool store_direct(struct part *p)
+/* The UTC days ("YYYY-MM-DD") of the part's clicks: false when a click is
+ * not in the journal's form or they span more than 8 days. */
+static bool part_days(const struct part *p, char days[8][11], int *ndays)
 {
-	char days[8][11];
-	int ndays = 0;
+	*ndays = 0;
 	for (long i = 0; i < p->n; i++) {
 		const struct rec *r = p->recs[i];
 		if (r->ms == TIMELESS)
 			return false;
 		int d = 0;
-		while (d < ndays && memcmp(days[d], r->f[F_TIME], 10) != 0)
+		while (d < *ndays && memcmp(days[d], r->f[F_TIME], 10) != 0)
 			d++;
-		if (d == ndays) {
-			if (ndays == 8)
+		if (d == *ndays) {
+			if (*ndays == 8)
 				return false;
-			memcpy(days[ndays], r->f[F_TIME], 10);
-			days[ndays++][10] = '\0';
+			memcpy(days[d], r->f[F_TIME], 10);
+			days[d][10] = '\0';
+			(*ndays)++;
 		}
 	}
-	char *buckets = malloc((size_t)(p->n > 0 ? p->n : 1) * (CLICKSUM_BUCKET_LEN + 1));
-	if (buckets == NULL)
-		return false;
-	bool ok = summarize(p, buckets);
-	long inserted = 0;
+	return true;
+}
+
+static void partition_name(const char *day, char out[32])
+{
+	snprintf(out, 32, "clicks_%.4s%.2s%.2s", day, day + 5, day + 8);
+}
+
+/* After the part's rows went into the partitions of days: they are
+ * partitions of `clicks` (checked after the inserts, which lock them
+ * against a detach), and the part's summary rows follow them. */
+static bool finish_direct(struct part *p, char days[8][11], int ndays)
+{
 	struct buf names;
 	buf_init(&names, p->a);
 	buf_putc(&names, '{');
-	for (int d = 0; ok && d < ndays; d++) {
-		char part[32], from[48];
-		snprintf(part, sizeof part, "clicks_%.4s%.2s%.2s", days[d], days[d] + 5, days[d] + 8);
-		snprintf(from, sizeof from, "%.10s 00:00:00+00", days[d]);
+	for (int d = 0; d < ndays; d++) {
+		char part[32];
+		partition_name(days[d], part);
 		buf_printf(&names, "%s%s", d ? "," : "", part);
-		PGresult *res = db_execp(p->db, p->a, arena_sprintf(p->a,
-			"INSERT INTO %s (" CLICK_COLUMNS ", ingested_at) SELECT " CLICK_COLUMNS ", $1::timestamptz "
-			"FROM click_stage WHERE created_at >= $2::timestamptz AND created_at < $2::timestamptz + interval '24 hours'",
-			part), p->ingested_at, from);
-		ok = res != NULL;
-		if (ok)
-			inserted += atol(PQcmdTuples(res));
 	}
-	free(buckets);
 	buf_putc(&names, '}');
-	if (!ok || inserted != p->n || !buf_ok(&names))
+	if (!buf_ok(&names))
 		return false;
 	PGresult *res = db_execp(p->db, p->a,
 		"SELECT count(*) FROM pg_inherits WHERE inhparent = 'clicks'::regclass "
@@ -1354,6 +1363,68 @@ static bool store_direct(struct part *p)
 	return run_sql(p->db, p->a,
 		       "INSERT INTO stats_click_pre (tenant_id, bucket, offer_id, affiliate_id, link_id, country, device, "
 		       "route_dest, sub1, reason, clicks, unique_clicks, invalid_clicks) SELECT * FROM pre_stage");
+}
+
+/* The part into the day partitions of `clicks` themselves, with its
+ * summary rows: a third less work for PostgreSQL than through the parent
+ * table, which routes each row and fills the transition table of its
+ * summary trigger (bench/README, "Direct partition inserts"). Only for
+ * clicks in the journal's form and partitions attached to `clicks`; false
+ * when anything is otherwise, and then the caller rolls back to its
+ * savepoint and stores the part through `clicks`. */
+static bool store_direct(struct part *p)
+{
+	char days[8][11];
+	int ndays;
+	if (!part_days(p, days, &ndays))
+		return false;
+	char *buckets = malloc((size_t)(p->n > 0 ? p->n : 1) * (CLICKSUM_BUCKET_LEN + 1));
+	if (buckets == NULL)
+		return false;
+	bool ok = summarize(p, buckets);
+	free(buckets);
+	long inserted = 0;
+	for (int d = 0; ok && d < ndays; d++) {
+		char part[32], from[48];
+		partition_name(days[d], part);
+		snprintf(from, sizeof from, "%.10s 00:00:00+00", days[d]);
+		PGresult *res = db_execp(p->db, p->a, arena_sprintf(p->a,
+			"INSERT INTO %s (" COPY_COLUMNS ") SELECT " COPY_COLUMNS " FROM click_stage "
+			"WHERE created_at >= $1::timestamptz AND created_at < $1::timestamptz + interval '24 hours'",
+			part), from);
+		ok = res != NULL;
+		if (ok)
+			inserted += atol(PQcmdTuples(res));
+	}
+	return ok && inserted == p->n && finish_direct(p, days, ndays);
+}
+
+/* Faster still (sql/099_click_loader.sql): the part's rows COPYed into the
+ * day partitions as afftok_loader, which row-level security lets COPY. A
+ * row outside its partition's range fails the COPY. false as
+ * store_direct; the caller then rolls back to its savepoint and stages. */
+static bool store_copied(struct part *p)
+{
+	char days[8][11];
+	int ndays;
+	if (!part_days(p, days, &ndays) || sort_records(p->recs, p->n, BY_ID) != 0)
+		return false;
+	char *buckets = malloc((size_t)(p->n > 0 ? p->n : 1) * (CLICKSUM_BUCKET_LEN + 1));
+	if (buckets == NULL)
+		return false;
+	bool ok = summarize(p, buckets) && run_sql(p->db, p->a, "SET LOCAL ROLE afftok_loader");
+	free(buckets);
+	for (int d = 0; ok && d < ndays; d++) {
+		struct buf rows;
+		buf_init(&rows, p->a);
+		copy_rows(p, &rows, ndays > 1 ? days[d] : NULL);
+		char part[32];
+		partition_name(days[d], part);
+		ok = buf_ok(&rows) &&
+		     copy_in(db_conn(p->db), arena_sprintf(p->a, "COPY %s (" COPY_COLUMNS ") FROM STDIN", part),
+			     rows.p, rows.len, p->state) == 0;
+	}
+	return ok && run_sql(p->db, p->a, "RESET ROLE") && finish_direct(p, days, ndays);
 }
 
 /* The part into `clicks`: COPY into click_stage, then one INSERT ...
@@ -1367,7 +1438,22 @@ static bool store_direct(struct part *p)
  * the stored rows). */
 static int store_clicks(struct part *p)
 {
-	if (copy_in(db_conn(p->db), "COPY click_stage (" CLICK_COLUMNS ") FROM STDIN", p->copy.p, p->copy.len,
+	if (p->loader) {
+		if (!run_sql(p->db, p->a, "SAVEPOINT copied"))
+			return -1;
+		if (store_copied(p)) {
+			for (long i = 0; i < p->n; i++)
+				p->recs[i]->stored = true;
+			return run_sql(p->db, p->a, "RELEASE SAVEPOINT copied") ? 0 : -1;
+		}
+		if (!strcmp(p->state[0] ? p->state : db_sqlstate(p->db), "42501"))
+			p->refused = true;
+		p->state[0] = '\0';
+		if (!run_sql(p->db, p->a, "ROLLBACK TO SAVEPOINT copied"))
+			return -1;
+	}
+	if (build_copy(p) != 0 ||
+	    copy_in(db_conn(p->db), "COPY click_stage (" COPY_COLUMNS ") FROM STDIN", p->copy.p, p->copy.len,
 		    p->state) != 0 || !run_sql(p->db, p->a, "SAVEPOINT fast"))
 		return -1;
 	if (store_direct(p)) {
@@ -1379,9 +1465,8 @@ static int store_clicks(struct part *p)
 	if (!run_sql(p->db, p->a, "ROLLBACK TO SAVEPOINT fast"))
 		return -1;
 	log_debug("ingest: %ld clicks stored through clicks, not into its partitions", p->n);
-	static const char *insert = "INSERT INTO clicks (" CLICK_COLUMNS ", ingested_at) SELECT " CLICK_COLUMNS
-				    ", $1::timestamptz FROM click_stage";
-	if (db_execp(p->db, p->a, insert, p->ingested_at) != NULL) {
+	static const char *insert = "INSERT INTO clicks (" COPY_COLUMNS ") SELECT " COPY_COLUMNS " FROM click_stage";
+	if (db_exec(p->db, p->a, insert, 0, NULL) != NULL) {
 		for (long i = 0; i < p->n; i++)
 			p->recs[i]->stored = true;
 		return run_sql(p->db, p->a, "RELEASE SAVEPOINT fast") ? 0 : -1;
@@ -1391,8 +1476,8 @@ static int store_clicks(struct part *p)
 		return -1;
 	p->state[0] = '\0';
 	log_info("ingest: the batch holds clicks stored already; storing the new ones only");
-	PGresult *res = db_execp(p->db, p->a, arena_sprintf(p->a, "%s ON CONFLICT DO NOTHING RETURNING click_id", insert),
-				 p->ingested_at);
+	PGresult *res = db_exec(p->db, p->a, arena_sprintf(p->a, "%s ON CONFLICT DO NOTHING RETURNING click_id", insert),
+				0, NULL);
 	if (res == NULL)
 		return -1;
 	struct rec **v = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *v);
@@ -1419,7 +1504,7 @@ static void *store_part(void *arg)
 	if (!run_sql(p->db, p->a, "BEGIN"))
 		goto out;
 	db_guard(p->db, true);
-	bool ok = claim_nonces(p) == 0 && build_copy(p) == 0 && store_clicks(p) == 0;
+	bool ok = claim_nonces(p) == 0 && store_clicks(p) == 0;
 	db_guard(p->db, false);
 	if (ok && run_sql(p->db, p->a, "COMMIT")) {
 		p->rc = 0;
@@ -1431,6 +1516,10 @@ static void *store_part(void *arg)
 out:
 	return NULL;
 }
+
+/* COPY as afftok_loader was refused this run (the role's grants changed
+ * under it): the passes stage instead. */
+static bool loader_refused;
 
 /* Second connection of the ingest: a large batch is stored in two parts
  * at once, one per connection (PostgreSQL runs each on its own core).
@@ -1485,6 +1574,7 @@ static int store_parts(struct app *app, struct arena *a, struct pass *ps, char *
 		p[k].a = k ? a2 : a;
 		p[k].recs = v + (k ? k1 : 0);
 		p[k].n = k ? ps->nrecords - k1 : k0;
+		p[k].loader = ps->loader;
 		buf_init(&p[k].copy, p[k].a);
 	}
 	if (np == 2)
@@ -1504,7 +1594,7 @@ static int store_parts(struct app *app, struct arena *a, struct pass *ps, char *
 		if (np == 2 && !second)
 			store_part(&p[1]);
 		db_guard(app->db, true);
-		rc = claim_nonces(&p[0]) == 0 && build_copy(&p[0]) == 0 && store_clicks(&p[0]) == 0 ? 0 : -1;
+		rc = claim_nonces(&p[0]) == 0 && store_clicks(&p[0]) == 0 ? 0 : -1;
 		db_guard(app->db, false);
 	} else if (np == 2) {
 		p[1].rc = -1;
@@ -1513,6 +1603,10 @@ static int store_parts(struct app *app, struct arena *a, struct pass *ps, char *
 		snprintf(p[0].state, sizeof p[0].state, "%s", db_sqlstate(app->db));
 	if (second)
 		pthread_join(t, NULL);
+	if (p[0].refused || p[1].refused) {
+		log_warn("ingest: afftok_loader may not COPY into the day partitions; staging instead");
+		loader_refused = true;
+	}
 	if (np == 2 && p[1].rc != 0) {
 		rc = -1;
 		db2_ready = false; /* its session is set up again next time */
@@ -1525,21 +1619,34 @@ static int store_parts(struct app *app, struct arena *a, struct pass *ps, char *
 	return rc;
 }
 
-/* Partitions for the days a batch holds; each day checked once per run. */
+/* Partitions for the days a batch holds, and whether afftok_loader may
+ * COPY into them; each day checked once per run. */
 static int ensure_days(struct app *app, struct arena *a, struct pass *ps)
 {
 	static char done[64][11];
+	static bool ready[64];
 	static int ndone;
+	ps->loader = !loader_refused;
 	for (int i = 0; i < ps->ndays; i++) {
-		bool known = false;
-		for (int k = 0; k < ndone && !known; k++)
-			known = !strcmp(done[k], ps->days[i]);
-		if (known)
+		int k = 0;
+		while (k < ndone && strcmp(done[k], ps->days[i]) != 0)
+			k++;
+		if (k < ndone) {
+			ps->loader = ps->loader && ready[k];
 			continue;
-		if (!db_execp(app->db, a, "SELECT afftok_ensure_partition_day('clicks', $1::date)", ps->days[i]))
+		}
+		char part[32];
+		partition_name(ps->days[i], part);
+		PGresult *res = db_execp(app->db, a, "SELECT afftok_ensure_partition_day('clicks', $1::date), "
+				       "afftok_loader_ready($2)", ps->days[i], part);
+		if (res == NULL)
 			return -1;
-		if (ndone < 64)
+		bool ok = db_val(res, 0, 1)[0] == 't';
+		ps->loader = ps->loader && ok;
+		if (ndone < 64) {
+			ready[ndone] = ok;
 			strcpy(done[ndone++], ps->days[i]);
+		}
 	}
 	return 0;
 }

@@ -103,6 +103,9 @@ EOF
 	local psql="psql -X -q -h $PGSOCK -p $PGPORT -U postgres"
 	$psql -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'afftok'" | grep -q 1 ||
 		$psql -c "CREATE ROLE afftok LOGIN"
+	# the ingest's COPY into day partitions (sql/099_click_loader.sql)
+	$psql -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'afftok_loader'" | grep -q 1 ||
+		$psql -c "CREATE ROLE afftok_loader NOLOGIN BYPASSRLS" -c "GRANT afftok_loader TO afftok"
 	# Sessions of the app role (psql, tests) work across tenants unless a
 	# request narrows them; unset, row-level security shows nothing
 	# (sql/020_rls.sql). Only a superuser may set this default.
