@@ -1444,6 +1444,7 @@ static int store_clicks(struct part *p)
 		if (store_copied(p)) {
 			for (long i = 0; i < p->n; i++)
 				p->recs[i]->stored = true;
+			log_debug("ingest: %ld clicks copied into their day partitions", p->n);
 			return run_sql(p->db, p->a, "RELEASE SAVEPOINT copied") ? 0 : -1;
 		}
 		if (!strcmp(p->state[0] ? p->state : db_sqlstate(p->db), "42501"))

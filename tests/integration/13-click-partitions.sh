@@ -65,10 +65,39 @@ eq "the segment is gone" "" "$(ls "$RUN/journal" | grep late-)"
 sql "DELETE FROM clicks WHERE click_id = '$fid'" >/dev/null
 sql "DROP TABLE IF EXISTS clicks_$day" >/dev/null
 
+# The ingest COPYs into the day partitions as afftok_loader, which the
+# stack's set-up created (sql/099_click_loader.sql): a batch of two days
+# goes into both partitions, and afftok_loader was granted INSERT on the
+# one ingest created. Without the role (a cluster where the superuser step
+# was skipped), it stages the rows as before and stores the same.
+su_sql() { psql -X -q -tA -h "$PGSOCK" -p "$PGPORT" -U postgres afftok -c "$1"; }
+today=$(sql "SELECT to_char((now() AT TIME ZONE 'UTC')::date, 'YYYYMMDD')")
+day=$(sql "SELECT to_char((now() AT TIME ZONE 'UTC')::date + 21, 'YYYYMMDD')")
+in_sql() { sed "s/.*/'&'/" <<<"$1" | paste -sd,; }
+late() { sql "SELECT coalesce(sum(clicks), 0) FROM stats_click_pre WHERE link_id = $lid AND sub1 = 'late'"; }
+sed 's/^log_level = .*/log_level = debug/' "$CONF" >"$RUN/debug.conf"
+before=$(late)
+ids=$(segment "$RUN/journal/twodays-1-1-1.rdy" "$today" 192.0.2.11 192.0.2.12; segment "$RUN/journal/twodays-1-1-2.rdy" "$day" 192.0.2.13)
+"$BUILD/afftokctl" -c "$RUN/debug.conf" -v ingest --once 2>"$LOG/loader.log" >/dev/null
+eq "copied as afftok_loader: three clicks of two days, in one part" "1|3" \
+	"$(grep -c ': 3 clicks copied into their day partitions' "$LOG/loader.log")|$(sql "SELECT count(*) FROM clicks WHERE click_id IN ($(in_sql "$ids"))")"
+eq "each in its day's partition, one ingested_at" "2|1|1" "$(sql "SELECT (SELECT count(*) FROM clicks_$today WHERE click_id IN ($(in_sql "$ids"))),
+	(SELECT count(*) FROM clicks_$day WHERE click_id IN ($(in_sql "$ids"))),
+	(SELECT count(DISTINCT ingested_at) FROM clicks WHERE click_id IN ($(in_sql "$ids")))")"
+eq "the summary rows count them" $((before + 3)) "$(late)"
+eq "afftok_loader may insert into the partition ingest created" t "$(sql "SELECT has_table_privilege('afftok_loader', 'clicks_$day', 'INSERT')")"
+eq "afftok itself is still under row-level security there" t "$(sql "SELECT relforcerowsecurity AND NOT (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user) FROM pg_class WHERE relname = 'clicks_$day'")"
+su_sql "REVOKE afftok_loader FROM afftok" >/dev/null
+ids=$(segment "$RUN/journal/staged-1-1-1.rdy" "$today" 192.0.2.14 192.0.2.15)
+"$BUILD/afftokctl" -c "$RUN/debug.conf" -v ingest --once 2>"$LOG/loader.log" >/dev/null
+eq "without the role: staged, not copied, and stored" "0|2" \
+	"$(grep -c 'copied into their day partitions' "$LOG/loader.log")|$(sql "SELECT count(*) FROM clicks WHERE click_id IN ($(in_sql "$ids"))")"
+su_sql "GRANT afftok_loader TO afftok" >/dev/null
+sql "DROP TABLE IF EXISTS clicks_$day" >/dev/null
+
 # A record PostgreSQL refuses (here an address that is no address) between
 # good ones: the batch is split until it is alone, then it is set aside in
 # the quarantine directory, loudly; the others are stored.
-today=$(sql "SELECT to_char((now() AT TIME ZONE 'UTC')::date, 'YYYYMMDD')")
 ids=$(segment "$RUN/journal/poison-1-1-1.rdy" "$today" 192.0.2.1 192.0.2.2 999.1.2.3 192.0.2.4 192.0.2.5)
 bad=$(sed -n 3p <<<"$ids")
 ingest
