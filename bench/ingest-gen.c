@@ -5,7 +5,8 @@
  *   ingest-gen DIR N SECRET_KEY_FILE TENANT LINK:OFFER:AFFILIATE[,...] [WRITERS [SIGNED% [BEFORE_MS]]]
  *
  * The clicks are spread over the N / 2,000 seconds before now (2,000 clicks
- * a second), or before now - BEFORE_MS, across the given links, WRITERS (4)
+ * a second), or before now - BEFORE_MS (negative: up to a day after now),
+ * across the given links, WRITERS (4)
  * interleaved segment files as a pool of workers leaves them. SIGNED% (100) of the clicks come
  * through a signed link with its own nonce, signed up to a minute before
  * the click (as a page renders it before the visitor clicks), except that
@@ -94,7 +95,7 @@ int main(int argc, char **argv)
 	int signed_pct = argc > 7 ? atoi(argv[7]) : 100;
 	long long before_ms = argc > 8 ? atoll(argv[8]) : 0;
 	if (nlinks == 0 || n <= 0 || nwriters < 1 || nwriters > MAX_WRITERS || signed_pct < 0 || signed_pct > 100 ||
-	    before_ms < 0)
+	    before_ms < -86400000LL)
 		return 64;
 	rng ^= (unsigned long long)now_ms();
 	struct journal *jw[MAX_WRITERS];

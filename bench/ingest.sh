@@ -8,7 +8,10 @@
 #                           BENCH_WARM=1: steady state, as under cron (below)
 #                           BENCH_BEFORE_MS: the clicks that much further back
 #                           (say into yesterday's partition, to compare a small
-#                           day partition with today's in the same hour)
+#                           day partition with today's in the same hour), or
+#                           when negative, after now: past every click stored,
+#                           as a live ingest meets them, where runs a minute
+#                           apart would otherwise overlap (bench/README)
 #
 # bench/ingest-gen (built here, linked to libafftok) writes the clicks with
 # the click path's own code (click_process, click_record, journal_append)
