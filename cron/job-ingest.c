@@ -995,7 +995,6 @@ struct part {
 	struct buf copy;   /* its clicks as `clicks` rows */
 	const char *ingested_at; /* the batch's, the same in every part */
 	bool loader;       /* may COPY into the day partitions (store_copied) */
-	bool refused;      /* ... and was refused it (42501) */
 	char state[6];     /* SQLSTATE of a failure */
 	int rc;
 };
@@ -1262,11 +1261,11 @@ static void copy_rows(const struct part *p, struct buf *b, const char *day)
 	}
 }
 
-/* All of the part's rows, in click id order (the ids begin with their
- * time): the primary key's b-tree then grows at its right edge. In journal
- * order, segments written side by side make it split pages in the middle:
- * in psql, 300,000 clicks as 4 such streams took 1.9-2.0 s to insert, in
- * id order 1.2-1.5 s. */
+/* All of the part's rows into p->copy, in click id order (the ids begin
+ * with their time): the primary key's b-tree then grows at its right edge.
+ * In journal order, segments written side by side make it split pages in
+ * the middle: in psql, 300,000 clicks as 4 such streams took 1.9-2.0 s to
+ * insert, in id order 1.2-1.5 s. */
 static int build_copy(struct part *p)
 {
 	if (sort_records(p->recs, p->n, BY_ID) != 0)
@@ -1275,12 +1274,14 @@ static int build_copy(struct part *p)
 	return buf_ok(&p->copy) ? 0 : -1;
 }
 
-/* The part's summary rows (src/clicksum.h) into pre_stage; buckets holds
- * CLICKSUM_BUCKET_LEN + 1 bytes a click. false when a click is not in the
- * journal's form (then the trigger on `clicks` is left to it). */
-static bool summarize(struct part *p, char *buckets)
+/* The part's summary rows (src/clicksum.h) into pre_stage. false when a
+ * click is not in the journal's form (then the trigger on `clicks` is left
+ * to it). */
+static bool summarize(struct part *p)
 {
-	struct clicksum *sum = clicksum_new();
+	/* the keys' bucket text, CLICKSUM_BUCKET_LEN + 1 bytes a click */
+	char *buckets = malloc((size_t)(p->n > 0 ? p->n : 1) * (CLICKSUM_BUCKET_LEN + 1));
+	struct clicksum *sum = buckets ? clicksum_new() : NULL;
 	bool ok = sum != NULL;
 	for (long i = 0; ok && i < p->n; i++) {
 		const struct rec *r = p->recs[i];
@@ -1308,6 +1309,7 @@ static bool summarize(struct part *p, char *buckets)
 		     copy_in(db_conn(p->db), "COPY pre_stage FROM STDIN", rows.p, rows.len, p->state) == 0;
 	}
 	clicksum_free(sum);
+	free(buckets);
 	return ok;
 }
 
@@ -1378,11 +1380,7 @@ static bool store_direct(struct part *p)
 	int ndays;
 	if (!part_days(p, days, &ndays))
 		return false;
-	char *buckets = malloc((size_t)(p->n > 0 ? p->n : 1) * (CLICKSUM_BUCKET_LEN + 1));
-	if (buckets == NULL)
-		return false;
-	bool ok = summarize(p, buckets);
-	free(buckets);
+	bool ok = summarize(p);
 	long inserted = 0;
 	for (int d = 0; ok && d < ndays; d++) {
 		char part[32], from[48];
@@ -1399,30 +1397,29 @@ static bool store_direct(struct part *p)
 	return ok && inserted == p->n && finish_direct(p, days, ndays);
 }
 
-/* Faster still (sql/099_click_loader.sql): the part's rows COPYed into the
- * day partitions as afftok_loader, which row-level security lets COPY. A
- * row outside its partition's range fails the COPY. false as
- * store_direct; the caller then rolls back to its savepoint and stages. */
+/* Faster still (sql/099_click_loader.sql): the part's rows (p->copy, or
+ * one day's of them) COPYed into the day partitions as afftok_loader,
+ * which row-level security lets COPY. A row outside its partition's range
+ * fails the COPY. false as store_direct; the caller then rolls back to its
+ * savepoint and stages. */
 static bool store_copied(struct part *p)
 {
 	char days[8][11];
 	int ndays;
-	if (!part_days(p, days, &ndays) || sort_records(p->recs, p->n, BY_ID) != 0)
+	if (!part_days(p, days, &ndays))
 		return false;
-	char *buckets = malloc((size_t)(p->n > 0 ? p->n : 1) * (CLICKSUM_BUCKET_LEN + 1));
-	if (buckets == NULL)
-		return false;
-	bool ok = summarize(p, buckets) && run_sql(p->db, p->a, "SET LOCAL ROLE afftok_loader");
-	free(buckets);
+	bool ok = summarize(p) && run_sql(p->db, p->a, "SET LOCAL ROLE afftok_loader");
 	for (int d = 0; ok && d < ndays; d++) {
-		struct buf rows;
-		buf_init(&rows, p->a);
-		copy_rows(p, &rows, ndays > 1 ? days[d] : NULL);
+		struct buf day = p->copy;
+		if (ndays > 1) {
+			buf_init(&day, p->a);
+			copy_rows(p, &day, days[d]);
+		}
 		char part[32];
 		partition_name(days[d], part);
-		ok = buf_ok(&rows) &&
+		ok = buf_ok(&day) &&
 		     copy_in(db_conn(p->db), arena_sprintf(p->a, "COPY %s (" COPY_COLUMNS ") FROM STDIN", part),
-			     rows.p, rows.len, p->state) == 0;
+			     day.p, day.len, p->state) == 0;
 	}
 	return ok && run_sql(p->db, p->a, "RESET ROLE") && finish_direct(p, days, ndays);
 }
@@ -1438,6 +1435,8 @@ static bool store_copied(struct part *p)
  * the stored rows). */
 static int store_clicks(struct part *p)
 {
+	if (build_copy(p) != 0)
+		return -1;
 	if (p->loader) {
 		if (!run_sql(p->db, p->a, "SAVEPOINT copied"))
 			return -1;
@@ -1447,14 +1446,11 @@ static int store_clicks(struct part *p)
 			log_debug("ingest: %ld clicks copied into their day partitions", p->n);
 			return run_sql(p->db, p->a, "RELEASE SAVEPOINT copied") ? 0 : -1;
 		}
-		if (!strcmp(p->state[0] ? p->state : db_sqlstate(p->db), "42501"))
-			p->refused = true;
 		p->state[0] = '\0';
 		if (!run_sql(p->db, p->a, "ROLLBACK TO SAVEPOINT copied"))
 			return -1;
 	}
-	if (build_copy(p) != 0 ||
-	    copy_in(db_conn(p->db), "COPY click_stage (" COPY_COLUMNS ") FROM STDIN", p->copy.p, p->copy.len,
+	if (copy_in(db_conn(p->db), "COPY click_stage (" COPY_COLUMNS ") FROM STDIN", p->copy.p, p->copy.len,
 		    p->state) != 0 || !run_sql(p->db, p->a, "SAVEPOINT fast"))
 		return -1;
 	if (store_direct(p)) {
@@ -1517,10 +1513,6 @@ static void *store_part(void *arg)
 out:
 	return NULL;
 }
-
-/* COPY as afftok_loader was refused this run (the role's grants changed
- * under it): the passes stage instead. */
-static bool loader_refused;
 
 /* Second connection of the ingest: a large batch is stored in two parts
  * at once, one per connection (PostgreSQL runs each on its own core).
@@ -1604,10 +1596,6 @@ static int store_parts(struct app *app, struct arena *a, struct pass *ps, char *
 		snprintf(p[0].state, sizeof p[0].state, "%s", db_sqlstate(app->db));
 	if (second)
 		pthread_join(t, NULL);
-	if (p[0].refused || p[1].refused) {
-		log_warn("ingest: afftok_loader may not COPY into the day partitions; staging instead");
-		loader_refused = true;
-	}
 	if (np == 2 && p[1].rc != 0) {
 		rc = -1;
 		db2_ready = false; /* its session is set up again next time */
@@ -1627,7 +1615,7 @@ static int ensure_days(struct app *app, struct arena *a, struct pass *ps)
 	static char done[64][11];
 	static bool ready[64];
 	static int ndone;
-	ps->loader = !loader_refused;
+	ps->loader = true;
 	for (int i = 0; i < ps->ndays; i++) {
 		int k = 0;
 		while (k < ndone && strcmp(done[k], ps->days[i]) != 0)
