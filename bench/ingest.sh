@@ -12,6 +12,7 @@
 #                           when negative, after now: past every click stored,
 #                           as a live ingest meets them, where runs a minute
 #                           apart would otherwise overlap (bench/README)
+#                           BENCH_PERF=FILE: `perf record -a -g` of the timed run into FILE
 #
 # bench/ingest-gen (built here, linked to libafftok) writes the clicks with
 # the click path's own code (click_process, click_record, journal_append)
@@ -73,18 +74,34 @@ echo "journal: $N clicks, $(ls "$W/journal" | grep -c '\.rdy$') segments," \
 
 pm=$(head -n 1 "$PGDATA/postmaster.pid")
 old=" $(psql_ "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE pid <> pg_backend_pid()") "
-sample() { local p; for p in "$pm" $(pgrep -P "$pm") "$(cat "$RUN/redis.pid")"; do
-	[[ $old == *" $p "* ]] || awk -v p="$p" '{print p, $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done; }
+# CPU ticks of the postmaster, its children and Redis, ten times a second
+# (a backend's count is gone once it exits): one cat and one awk a sample,
+# not a process per backend, which took ~6 % of the two cores (perf).
+rpid=$(cat "$RUN/redis.pid")
+sample() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$pm" -v r="$rpid" -v old="$old" '{
+	pid = $1; sub(/.*\) /, ""); # after the command name, which may hold spaces
+	if ((pid == pm || $2 == pm || pid == r) && index(old, " " pid " ") == 0) print pid, $12 + $13 }'; }
 sample >"$W/cpu0"
 load=$(cut -d' ' -f1-3 /proc/loadavg)
+# stall time (PSI "some": ms in which a task waited) for I/O and memory
+psi() { for f in io memory; do awk '/^some/ {sub("total=", "", $5); printf "%d ", $5 / 1000}' "/proc/pressure/$f" 2>/dev/null || printf '0 '; done; }
+psi0=$(psi)
 TIMEFORMAT='%3R %3U %3S'
+if [ -n "${BENCH_PERF:-}" ]; then
+	perf record -a -g -F 1999 -o "$BENCH_PERF" >/dev/null 2>&1 &
+	perf=$!
+	sleep 0.5
+fi
 { time "${BENCH_CTL:-$BUILD/afftokctl}" -c "$W/afftok.conf" -v ingest --once >"$W/ingest.log" 2>&1; } 2>"$W/ingest.time" &
 job=$!
 : >"$W/cpu1"
 while kill -0 "$job" 2>/dev/null; do sample >>"$W/cpu1"; sleep 0.1; done
 wait "$job" || { echo "ingest failed:"; tail -n 5 "$W/ingest.log"; exit 1; }
 sample >>"$W/cpu1"
+[ -z "${BENCH_PERF:-}" ] || { kill -INT "$perf"; wait "$perf" || true; }
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
+read -r io0 mem0 <<<"$psi0"
+read -r io1 mem1 <<<"$(psi)"
 hz=$(getconf CLK_TCK)
 spent() { awk -v hz="$hz" -v only="${1:-}" 'NR == FNR {t0[$1] = $2; next} {last[$1] = $2}
 	END {for (p in last) if (only == "" || p == only) s += last[p] - (p in t0 ? t0[p] : 0); printf "%.2f", s / hz}' \
@@ -122,7 +139,7 @@ wrong=$(psql_ "SELECT count(*) FROM (SELECT reason, row_number() OVER (PARTITION
 echo "ingest: $N clicks in $wall s wall = $(awk -v n="$N" -v w="$wall" 'BEGIN {printf "%d", n / w}')/s;" \
 	"CPU $cpu s (afftokctl $cu + $cs, PostgreSQL and Redis $side of which Redis $redis) =" \
 	"$(awk -v n="$N" -v c="$cpu" 'BEGIN {printf "%d", (c > 0 ? n / c : 0)}') clicks per CPU-second;" \
-	"load average $load -> $load1"
+	"load average $load -> $load1; stalled on I/O $((io1 - io0)) ms, on memory $((mem1 - mem0)) ms"
 # Where the wall time went: the window loaded from `clicks` (only when a run
 # starts without the window file of the run before, as here) and the batches.
 awk '/duplicate window loaded/ {w += $(NF - 1); n += $(NF - 4)}

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "arena.h"
@@ -34,6 +35,23 @@ static bool grow(struct buf *b, size_t extra)
 	p[b->len] = '\0';
 	b->p = p;
 	b->cap = cap;
+	return true;
+}
+
+bool buf_reserve(struct buf *b, size_t n)
+{
+	if (b->oom || (n < SIZE_MAX - b->len && b->len + n + 1 <= b->cap))
+		return !b->oom;
+	char *p = n < SIZE_MAX - b->len ? arena_alloc(b->arena, b->len + n + 1) : NULL;
+	if (p == NULL) {
+		b->oom = true;
+		return false;
+	}
+	if (b->len)
+		memcpy(p, b->p, b->len);
+	p[b->len] = '\0';
+	b->p = p;
+	b->cap = b->len + n + 1;
 	return true;
 }
 

@@ -26,5 +26,8 @@ void buf_urlencode(struct buf *b, const char *s);
 /* JSON string literal with quotes. */
 void buf_json_str(struct buf *b, const char *s);
 bool buf_ok(const struct buf *b);
+/* Room for n more bytes at once, so that a large buffer whose size is
+ * known ahead is not grown (and copied) doubling by doubling. */
+bool buf_reserve(struct buf *b, size_t n);
 
 #endif
