@@ -14,7 +14,9 @@
  * bare link code. About 2 %
  * repeat an earlier visitor on the same link within seconds (duplicate
  * fingerprints), so the ingest rules have work to do.
- * Addresses come from a pool of 200,000, user agents from a few real ones.
+ * Addresses come from a pool of 200,000 (or of $INGEST_GEN_VISITORS: a small
+ * pool makes later runs repeat earlier runs' visitors), user agents from a
+ * few real ones.
  * Country and device are set as the traffic checks would (they need the
  * running application); everything else is the worker's own record. */
 #include <stdio.h>
@@ -97,6 +99,10 @@ int main(int argc, char **argv)
 	if (nlinks == 0 || n <= 0 || nwriters < 1 || nwriters > MAX_WRITERS || signed_pct < 0 || signed_pct > 100 ||
 	    before_ms < -86400000LL)
 		return 64;
+	const char *pool = getenv("INGEST_GEN_VISITORS");
+	unsigned visitors = pool ? (unsigned)atoi(pool) : 200000;
+	if (visitors < 1 || visitors > 200000)
+		return 64;
 	rng ^= (unsigned long long)now_ms();
 	struct journal *jw[MAX_WRITERS];
 	for (int w = 0; w < nwriters; w++) {
@@ -134,7 +140,7 @@ int main(int argc, char **argv)
 		} else {
 			unsigned long long h = next_rand();
 			v.link = (int)(h % (unsigned)nlinks);
-			unsigned ip = (unsigned)((h >> 16) % 200000);
+			unsigned ip = (unsigned)((h >> 16) % visitors);
 			snprintf(v.ip, sizeof v.ip, "10.%u.%u.%u", ip >> 16, (ip >> 8) & 255, ip & 255);
 			v.agent = (int)((h >> 40) % (sizeof agents / sizeof *agents));
 			snprintf(v.nonce, sizeof v.nonce, "n%016llx", next_rand());

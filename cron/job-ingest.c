@@ -138,6 +138,7 @@ struct pass {
 	bool full;         /* stopped by its limits: more is waiting */
 	bool ahead;        /* read and decided while the pass before was stored */
 	int64_t ms_read, ms_rules;
+	struct dupwin *far; /* stored clicks around records far older than win covers */
 };
 
 /* The columns of a stored click as the journal has them. */
@@ -883,19 +884,18 @@ static int setup_session(struct db *db, struct arena *a)
 			      "unique_clicks, invalid_clicks FROM stats_click_pre WITH NO DATA") ? 0 : -1;
 }
 
-/* Makes the window cover the batch: every stored click from 60 s before
- * the batch's earliest click on. Loading reads `clicks` through its BRIN
- * index on created_at; it happens when a run starts and when a segment
- * lags behind what the window still keeps. */
-static int load_window(struct app *app, struct arena *a, struct pass *ps)
+#define FAR_GAP_MS (10 * 60 * 1000)
+
+static int cmp_i64(const void *a, const void *b)
 {
-	int64_t tmin = INT64_MAX, to;
-	for (long i = 0; i < ps->nrecords; i++)
-		if (ps->recs[i].ms != TIMELESS && ps->recs[i].ms < tmin)
-			tmin = ps->recs[i].ms;
-	if (tmin == INT64_MAX || !dupwin_need(win, tmin - DUPWIN_SPAN_MS, &to))
-		return 0;
-	int64_t from = tmin - DUPWIN_SPAN_MS, t = mono_ms();
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Stored clicks with created_at in [from, to) (to INT64_MAX: no end) into w. */
+static int load_range(struct app *app, struct arena *a, struct dupwin *w, int64_t from, int64_t to)
+{
+	int64_t t = mono_ms();
 	char f[24], u[24];
 	fmt_i64(f, from);
 	fmt_i64(u, to);
@@ -913,12 +913,59 @@ static int load_window(struct app *app, struct arena *a, struct pass *ps)
 		const char *id = PQgetvalue(res, i, 2);
 		if (PQgetlength(res, i, 0) != 32 || !fp_decode((const unsigned char *)PQgetvalue(res, i, 0), fp))
 			continue; /* not the click path's format: never equal to a journalled fingerprint */
-		if (dupwin_add(win, fp, atoll(PQgetvalue(res, i, 1)), dupwin_hash(id, strlen(id))) != 0)
+		if (dupwin_add(w, fp, atoll(PQgetvalue(res, i, 1)), dupwin_hash(id, strlen(id))) != 0)
 			return -1;
 	}
-	dupwin_loaded(win, from);
-	log_debug("ingest: duplicate window loaded %d clicks in %lld ms", n, (long long)(mono_ms() - t));
+	log_debug("ingest: duplicate window loaded %d clicks in %lld ms%s", n, (long long)(mono_ms() - t),
+		  w == win ? "" : " (around clicks far older than the window)");
 	return 0;
+}
+
+/* Makes the window cover the batch: every stored click in the 60 s before
+ * each of its clicks. Loading reads `clicks` through its BRIN index on
+ * created_at; it happens when a run starts and when a segment lags behind
+ * what the window still keeps. The window covers one range, from a time on:
+ * it grows back over the batch's clicks that lie just before it (within
+ * FAR_GAP_MS), and clicks far older than that (a web host's journal
+ * replayed after an outage, while the other hosts went on) are answered by
+ * a window of their own (ps->far) holding only the minutes around them, not
+ * everything stored between them and now. */
+static int load_window(struct app *app, struct arena *a, struct pass *ps)
+{
+	int64_t *t = malloc((size_t)(ps->nrecords > 0 ? ps->nrecords : 1) * sizeof *t);
+	if (t == NULL)
+		return -1;
+	long n = 0;
+	for (long i = 0; i < ps->nrecords; i++)
+		if (ps->recs[i].ms != TIMELESS && ps->recs[i].fp_ok)
+			t[n++] = ps->recs[i].ms;
+	qsort(t, (size_t)n, sizeof *t, cmp_i64);
+	int64_t cov;
+	dupwin_need(win, INT64_MIN, &cov); /* where the window's coverage starts */
+	int rc = 0;
+	/* The batch's times as ranges [first - 60 s, last], ranges less than
+	 * FAR_GAP_MS apart joined, newest first. */
+	for (long j = n - 1; rc == 0 && j >= 0;) {
+		int64_t last = t[j];
+		while (j > 0 && t[j - 1] >= t[j] - DUPWIN_SPAN_MS - FAR_GAP_MS)
+			j--;
+		int64_t from = t[j--] - DUPWIN_SPAN_MS;
+		if (from >= cov)
+			continue;
+		if (cov == INT64_MAX || last >= cov - FAR_GAP_MS) {
+			rc = load_range(app, a, win, from, cov);
+			if (rc == 0)
+				dupwin_loaded(win, from);
+			cov = from;
+			continue;
+		}
+		if (ps->far == NULL && (ps->far = dupwin_new()) == NULL)
+			rc = -1;
+		else
+			rc = load_range(app, a, ps->far, from, last + 1);
+	}
+	free(t);
+	return rc;
 }
 
 /* The duplicate rule's answer for each record of the batch. */
@@ -927,7 +974,9 @@ static void apply_window(struct pass *ps)
 	for (long i = 0; i < ps->nrecords; i++) {
 		struct rec *r = &ps->recs[i];
 		r->dup = r->dup_batch ||
-			 (r->ms != TIMELESS && r->fp_ok && dupwin_seen(win, r->fp, r->ms, r->id_hash));
+			 (r->ms != TIMELESS && r->fp_ok &&
+			  (dupwin_seen(win, r->fp, r->ms, r->id_hash) ||
+			   (ps->far && dupwin_seen(ps->far, r->fp, r->ms, r->id_hash))));
 	}
 }
 
@@ -1832,6 +1881,7 @@ static void pass_free(struct pass *ps)
 		free(ps->seg[i].data);
 	free(ps->seg);
 	free(ps->recs);
+	dupwin_free(ps->far);
 }
 
 /* The one record of a refused one-record batch: kept in

@@ -107,14 +107,16 @@ summary_diff() { sql "WITH raw AS (SELECT tenant_id, date_bin('15 minutes', crea
 # gen_journal NAME N [CONF LINES]: N clicks of bench/ingest-gen (signed
 # links, ~1 % replayed tokens) on 4 new links, in a journal of their own
 # ($W/journal, with $W/afftok.conf, debug logging and the lines given);
-# sets W and lids (the links' ids).
+# sets W, links (ingest-gen's LINK:OFFER:AFFILIATE list) and lids (the
+# links' ids).
 make -s -C "$BUILD" bench/ingest-gen >/dev/null
 gen_journal() {
 	W=$RUN/$1-$RUNID
 	mkdir -p "$W/journal"
 	{ sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF"
 	  printf '%s\n' "${@:3}"; } >"$W/afftok.conf"
-	local links= li i
+	local li i
+	links=
 	for i in 1 2 3 4; do
 		li=$(mklink "$o")
 		links=${links:+$links,}$(sql "SELECT id FROM links WHERE code = '$li'"):$o:$AFF
@@ -171,5 +173,49 @@ eq "every click stored once" "60000|60000" "$(sql "SELECT count(*), count(DISTIN
 eq "click summaries still exact" 0 "$(summary_diff "$lids")"
 check_replays
 eq "every segment done (stored and published) and deleted" "" "$(ls "$W/journal" | grep -E '\.(rdy|jnl)$')"
+rm -rf "$W"
+
+# ---- a backlog far older than the duplicate window ----
+# A web host's journal replayed after an outage, while the other hosts went
+# on: its clicks are two hours old and the window of the run before covers
+# the last minutes. Only the minutes around the old clicks are loaded (in a
+# window of their own), not the two hours stored between them and now, and
+# the duplicate rule still holds across the old batches: the second backlog
+# repeats the first one's visitors (a pool of 20 addresses) within 60 s.
+gen_journal far 2000
+"$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log0" 2>&1
+eq "current clicks: exit 0" 0 "$?"
+check "a window file left for the next run" test -s "$W/journal/.ingest-window"
+backlog() { # LOG: 1,000 clicks of two hours ago, ingested
+	INGEST_GEN_VISITORS=20 "$BUILD/bench/ingest-gen" "$W/journal" 1000 \
+		"$(sed -n 's/^secret_key_file = //p' "$CONF")" "$T" "$links" 4 100 7200000 &&
+		"$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/$1" 2>&1
+}
+backlog log1
+eq "first backlog: exit 0" 0 "$?"
+eq "first backlog: only the window around its clicks loaded" \
+	"$(grep -c 'duplicate window loaded' "$W/log1")" "$(grep -c 'far older than the window' "$W/log1")"
+check "first backlog: loaded around its clicks" grep -q 'far older than the window' "$W/log1"
+backlog log2
+eq "second backlog: exit 0" 0 "$?"
+eq "second backlog: around its clicks, the first backlog's 1000 clicks" \
+	"duplicate window loaded 1000 clicks" \
+	"$(grep -o 'duplicate window loaded [0-9]* clicks' "$W/log2")"
+eq "every click stored once" "4000|4000" "$(sql "SELECT count(*), count(DISTINCT click_id) FROM clicks WHERE link_id IN ($lids)")"
+# The rule recomputed from the stored rows (as bench/ingest.sh does): a
+# click is a duplicate when a click of its fingerprint within the 60 s
+# before it was stored by an earlier batch or comes before it in its own.
+dups=$(sql "SELECT count(*) FILTER (WHERE dup <> NOT is_unique), count(*) FILTER (WHERE dup AND NOT own)
+	FROM (SELECT c.is_unique,
+		EXISTS (SELECT 1 FROM clicks d WHERE d.link_id IN ($lids) AND d.fingerprint = c.fingerprint
+			AND d.click_id <> c.click_id AND d.created_at BETWEEN c.created_at - interval '60 s' AND c.created_at
+			AND (d.ingested_at < c.ingested_at OR (d.ingested_at = c.ingested_at
+				AND (d.created_at, d.click_id) < (c.created_at, c.click_id)))) AS dup,
+		EXISTS (SELECT 1 FROM clicks d WHERE d.link_id IN ($lids) AND d.fingerprint = c.fingerprint
+			AND d.click_id <> c.click_id AND d.created_at BETWEEN c.created_at - interval '60 s' AND c.created_at
+			AND d.ingested_at = c.ingested_at AND (d.created_at, d.click_id) < (c.created_at, c.click_id)) AS own
+		FROM clicks c WHERE c.link_id IN ($lids)) x")
+eq "the duplicate rule holds for every click" 0 "${dups%%|*}"
+check "duplicates decided by the far window alone (${dups##*|})" test "${dups##*|}" -gt 50
 rm -rf "$W"
 done_testing
