@@ -175,6 +175,53 @@ check_replays
 eq "every segment done (stored and published) and deleted" "" "$(ls "$W/journal" | grep -E '\.(rdy|jnl)$')"
 rm -rf "$W"
 
+# ---- events sent beside the next pass ----
+# With full batches a pass's events go out while the next pass is stored,
+# and the pass is marked published after that pass's commit. First a run
+# with Redis unreachable: every click stored, no event sent, no segment
+# marked or deleted (the second pass, read ahead on the first's offsets,
+# must not mark them published). Then a run killed after the first pass's
+# events went out beside the second pass, before the mark. The next run
+# sends every event at least once and finishes every segment.
+rcli() { redis-cli -s "$RUN/redis.sock" "$@"; }
+in_stream() { # FILE: how many of the click ids in FILE afftok:clicks holds (README, "Click events")
+	rcli xrevrange afftok:clicks + - COUNT 2000 | cut -f1 | grep -Fx -f "$1" | sort -u | wc -l
+}
+gen_journal beside 40000 '[cron]' 'ingest_batch = 15000'
+sed -e '$a[redis]' -e "\$asocket = $W/no-redis.sock" "$W/afftok.conf" >"$W/no-redis.conf"
+"$BUILD/afftokctl" -c "$W/no-redis.conf" -v ingest --once >"$W/log0" 2>&1
+eq "Redis unreachable: exit 0" 0 "$?"
+check "the first pass's events tried beside the second" grep -q "publishing beside the next pass" "$W/log0"
+eq "Redis unreachable: every click stored once" "40000|40000" \
+	"$(sql "SELECT count(*), count(DISTINCT click_id) FROM clicks WHERE link_id IN ($lids)")"
+sql "SELECT click_id FROM clicks WHERE link_id IN ($lids)" >"$W/ids0"
+eq "Redis unreachable: no event in the stream" 0 "$(in_stream "$W/ids0")"
+segs=$(ls "$W/journal" | sed -n "s/^\(.*\)\.\(rdy\|jnl\)\$/'\1'/p" | paste -sd,)
+check "Redis unreachable: the segments kept" test -n "$segs"
+eq "Redis unreachable: none marked published" "0|0" \
+	"$(sql "SELECT count(*) FILTER (WHERE committed = 0), count(*) FILTER (WHERE published > 0)
+		FROM journal_segments WHERE name IN (${segs:-''})")"
+"$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log1" 2>&1
+eq "Redis back: exit 0" 0 "$?"
+eq "Redis back: every event sent" 40000 "$(in_stream "$W/ids0")"
+eq "Redis back: every segment done and deleted" "" "$(ls "$W/journal" | grep -E '\.(rdy|jnl)$')"
+eq "Redis back: no click stored twice" "40000|40000" \
+	"$(sql "SELECT count(*), count(DISTINCT click_id) FROM clicks WHERE link_id IN ($lids)")"
+rm -rf "$W"
+gen_journal beside-kill 40000 '[cron]' 'ingest_batch = 15000'
+AFFTOK_CRASH_POINT=ingest.after_publish:1 "$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log1" 2>&1
+eq "killed after the first pass's events, before its mark" 137 "$?"
+eq "the second pass committed by then" 30000 "$(sql "SELECT count(*) FROM clicks WHERE link_id IN ($lids)")"
+"$BUILD/afftokctl" -c "$W/afftok.conf" -v ingest --once >"$W/log2" 2>&1
+eq "the next run: exit 0" 0 "$?"
+eq "every click stored once" "40000|40000" \
+	"$(sql "SELECT count(*), count(DISTINCT click_id) FROM clicks WHERE link_id IN ($lids)")"
+sql "SELECT click_id FROM clicks WHERE link_id IN ($lids)" >"$W/ids"
+eq "every event sent (at least once)" 40000 "$(in_stream "$W/ids")"
+eq "every segment done and deleted" "" "$(ls "$W/journal" | grep -E '\.(rdy|jnl)$')"
+eq "click summaries exact" 0 "$(summary_diff "$lids")"
+rm -rf "$W"
+
 # ---- a backlog far older than the duplicate window ----
 # A web host's journal replayed after an outage, while the other hosts went
 # on: its clicks are two hours old and the window of the run before covers
