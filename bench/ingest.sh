@@ -76,9 +76,10 @@ pm=$(head -n 1 "$PGDATA/postmaster.pid")
 old=" $(psql_ "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE pid <> pg_backend_pid()") "
 # CPU ticks of the postmaster, its children and Redis, ten times a second
 # (a backend's count is gone once it exits): one cat and one awk a sample,
-# not a process per backend, which took ~6 % of the two cores (perf).
+# not a process per backend, which took ~6 % of the two cores (perf). A
+# process may exit between the glob and the read: cat fails, the rest counts.
 rpid=$(cat "$RUN/redis.pid")
-sample() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$pm" -v r="$rpid" -v old="$old" '{
+sample() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" -v r="$rpid" -v old="$old" '{
 	pid = $1; sub(/.*\) /, ""); # after the command name, which may hold spaces
 	if ((pid == pm || $2 == pm || pid == r) && index(old, " " pid " ") == 0) print pid, $12 + $13 }'; }
 sample >"$W/cpu0"
