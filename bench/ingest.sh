@@ -143,7 +143,7 @@ echo "ingest: $N clicks in $wall s wall = $(awk -v n="$N" -v w="$wall" 'BEGIN {p
 	"load average $load -> $load1; stalled on I/O $((io1 - io0)) ms, on memory $((mem1 - mem0)) ms"
 # Where the wall time went: the window loaded from `clicks` (only when a run
 # starts without the window file of the run before, as here) and the batches.
-awk '/duplicate window loaded/ {w += $(NF - 1); n += $(NF - 4)}
+awk '/duplicate window.* loaded/ {w += $(NF - 1); n += $(NF - 4)}
 	/records stored:/ {s += $(NF - 1); r += $(NF - 4)}
 	END {printf "  of which: duplicate window loaded (%d clicks) %d ms; %d records stored in %d ms (%d/s)\n",
 		n, w, r, s, (s > 0 ? r * 1000 / s : 0)}' "$W/ingest.log"

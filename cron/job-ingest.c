@@ -916,8 +916,8 @@ static int load_range(struct app *app, struct arena *a, struct dupwin *w, int64_
 		if (dupwin_add(w, fp, atoll(PQgetvalue(res, i, 1)), dupwin_hash(id, strlen(id))) != 0)
 			return -1;
 	}
-	log_debug("ingest: duplicate window loaded %d clicks in %lld ms%s", n, (long long)(mono_ms() - t),
-		  w == win ? "" : " (around clicks far older than the window)");
+	log_debug("ingest: duplicate window%s loaded %d clicks in %lld ms",
+		  w == win ? "" : " (around clicks far older than it)", n, (long long)(mono_ms() - t));
 	return 0;
 }
 
@@ -932,7 +932,13 @@ static int load_range(struct app *app, struct arena *a, struct dupwin *w, int64_
  * everything stored between them and now. */
 static int load_window(struct app *app, struct arena *a, struct pass *ps)
 {
-	int64_t *t = malloc((size_t)(ps->nrecords > 0 ? ps->nrecords : 1) * sizeof *t);
+	int64_t tmin = INT64_MAX, cov;
+	for (long i = 0; i < ps->nrecords; i++)
+		if (ps->recs[i].ms != TIMELESS && ps->recs[i].fp_ok && ps->recs[i].ms < tmin)
+			tmin = ps->recs[i].ms;
+	if (tmin == INT64_MAX || !dupwin_need(win, tmin - DUPWIN_SPAN_MS, &cov))
+		return 0; /* covered already, as usual */
+	int64_t *t = malloc((size_t)ps->nrecords * sizeof *t);
 	if (t == NULL)
 		return -1;
 	long n = 0;
@@ -940,8 +946,6 @@ static int load_window(struct app *app, struct arena *a, struct pass *ps)
 		if (ps->recs[i].ms != TIMELESS && ps->recs[i].fp_ok)
 			t[n++] = ps->recs[i].ms;
 	qsort(t, (size_t)n, sizeof *t, cmp_i64);
-	int64_t cov;
-	dupwin_need(win, INT64_MIN, &cov); /* where the window's coverage starts */
 	int rc = 0;
 	/* The batch's times as ranges [first - 60 s, last], ranges less than
 	 * FAR_GAP_MS apart joined, newest first. */
@@ -2082,101 +2086,6 @@ static void finish_ahead(bool use)
 	}
 }
 
-/* ---- publishing beside the next pass ---- */
-
-/* A closed segment read to its end, stored and published is done: deleted
- * with its row. */
-static void drop_done(struct app *app, struct arena *a, const struct pass *ps)
-{
-	for (size_t i = 0; i < ps->nseg; i++) {
-		const struct segment *s = &ps->seg[i];
-		if (!s->scanned || !s->closed || s->new_committed < s->size || s->published < s->size)
-			continue;
-		crash_point("ingest.before_unlink");
-		if (unlink(s->path) != 0 && errno != ENOENT) {
-			log_err("journal %s: cannot delete: %s", s->path, strerror(errno));
-			continue;
-		}
-		db_execp(app->db, a, "DELETE FROM journal_segments WHERE name = $1", s->name);
-	}
-}
-
-/* A full pass's events go out (Redis) while the next pass, read ahead, is
- * stored (PostgreSQL): ~40 ms a pass of 111,000 clicks that PostgreSQL
- * waited for. The pass is marked published only after the next pass's
- * commit (pub_finish), on the main connection; a run killed before sends
- * its events again (the stream is at-least-once). Should they fail, the
- * next pass does not publish or mark either, and the pass after it starts
- * from journal_segments, whose offsets send both passes' events again. */
-static struct {
-	struct app *app;
-	struct arena *a;   /* the thread's */
-	struct pass ps;    /* its segments' offsets (their data freed once sent) */
-	struct rec **fresh;
-	long n;
-	int rc;
-	pthread_t t;
-	bool running, pending;
-} pub;
-
-static void *pub_run(void *arg)
-{
-	(void)arg;
-	pub.rc = publish(pub.app, pub.a, pub.n, event_of_rec, pub.fresh);
-	/* only the offsets are needed from here on */
-	free(pub.fresh);
-	pub.fresh = NULL;
-	free(pub.ps.recs);
-	pub.ps.recs = NULL;
-	for (size_t i = 0; i < pub.ps.nseg; i++) {
-		free(pub.ps.seg[i].data);
-		pub.ps.seg[i].data = NULL;
-	}
-	return NULL;
-}
-
-/* Takes over the pass and its stored clicks (fresh) and starts sending
- * their events; false when it cannot (then nothing was taken). */
-static bool pub_start(struct app *app, struct pass *ps, struct rec **fresh, long n)
-{
-	if (pub.a == NULL && (pub.a = arena_new(65536)) == NULL)
-		return false;
-	arena_reset(pub.a);
-	pub.app = app;
-	pub.ps = *ps;
-	pub.fresh = fresh;
-	pub.n = n;
-	pub.running = pthread_create(&pub.t, NULL, pub_run, NULL) == 0;
-	if (!pub.running)
-		return false;
-	pub.pending = true;
-	memset(ps, 0, sizeof *ps);
-	return true;
-}
-
-/* Waits for the events of the pass handed to pub_start, marks it published
- * and deletes its finished segments. false when its events did not all go
- * out, or the mark failed: they are sent again later. true when nothing
- * was pending. */
-static bool pub_finish(struct app *app, struct arena *a, long *published_out)
-{
-	if (!pub.pending)
-		return true;
-	pthread_join(pub.t, NULL);
-	pub.running = pub.pending = false;
-	bool ok = pub.rc == 0;
-	if (ok) {
-		crash_point("ingest.after_publish"); /* events sent, not marked */
-		ok = mark_published(app, a, &pub.ps) == 0;
-	}
-	if (ok) {
-		*published_out += pub.n;
-		drop_done(app, a, &pub.ps);
-	}
-	pass_free(&pub.ps);
-	return ok;
-}
-
 /* Returns the number of new clicks stored, RETRY_NOW, or -1 when
  * PostgreSQL failed. */
 static long run_pass(struct app *app, struct arena *a, long *published_out)
@@ -2184,7 +2093,6 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 	struct pass ps;
 	long result = -1, nstored = 0;
 	bool clean = false; /* stored, published and marked */
-	bool handed = false; /* to pub_start: published beside the next pass */
 	struct rec **fresh = NULL; /* the clicks this pass stored, once committed */
 	if (next.ready) {
 		ps = next.ps; /* its id lists are empty (read_ahead) */
@@ -2271,25 +2179,10 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 		old = db_execp(app->db, a, sql, ps.ids.p, ps.times.p);
 	}
 	bool pending = ps.nrepub > 0 && old == NULL;
-	/* The pass before's events, sent beside this pass: when they failed,
-	 * this pass (read ahead with that pass's offsets taken as published)
-	 * neither publishes nor marks nor deletes anything. */
-	bool before = pub_finish(app, a, published_out);
 	int64_t t_publish = mono_ms();
 	if (fresh)
 		crash_point("ingest.after_commit"); /* stored, events not sent */
-	if (before && !pending && old == NULL && nstored > 0 && next.running &&
-	    pub_start(app, &ps, fresh, nstored)) {
-		log_debug("ingest: pass of %ld records: read %lld ms, batch rules %lld ms%s, stored (window, "
-			  "claims, clicks, commit) %lld ms, publishing beside the next pass",
-			  pub.ps.nrecords, (long long)pub.ps.ms_read, (long long)pub.ps.ms_rules,
-			  pub.ps.ahead ? " (ahead, beside the pass before)" : "", (long long)(t_publish - t_store));
-		fresh = NULL;
-		handed = clean = true; /* so far: the next pass's pub_finish tells */
-		result = nstored;
-		goto out;
-	}
-	if (before && publish(app, a, old ? PQntuples(old) : 0, event_of_row, old) == 0 &&
+	if (publish(app, a, old ? PQntuples(old) : 0, event_of_row, old) == 0 &&
 	    publish(app, a, nstored, event_of_rec, fresh) == 0 && !pending) {
 		if (fresh)
 			crash_point("ingest.after_publish"); /* events sent, not marked */
@@ -2305,14 +2198,21 @@ static long run_pass(struct app *app, struct arena *a, long *published_out)
 			  ps.ahead ? " (ahead, beside the pass before)" : "", (long long)(t_publish - t_store),
 			  (long long)(mono_ms() - t_publish));
 	/* Closed, read to the end, stored and published: done. */
-	if (clean)
-		drop_done(app, a, &ps);
+	for (size_t i = 0; i < ps.nseg; i++) {
+		struct segment *s = &ps.seg[i];
+		if (!s->scanned || !s->closed || s->new_committed < s->size || s->published < s->size)
+			continue;
+		crash_point("ingest.before_unlink");
+		if (unlink(s->path) != 0 && errno != ENOENT) {
+			log_err("journal %s: cannot delete: %s", s->path, strerror(errno));
+			continue;
+		}
+		db_execp(app->db, a, "DELETE FROM journal_segments WHERE name = $1", s->name);
+	}
 	result = nstored;
 	if (fresh && ps.nrecords > nstored)
 		log_info("ingest: %ld records were stored already (replayed segment)", ps.nrecords - nstored);
 out:
-	if (!handed && !pub_finish(app, a, published_out)) /* this pass failed before the one above */
-		clean = false;
 	finish_ahead(clean);
 	free(fresh);
 	pass_free(&ps);
@@ -2404,9 +2304,6 @@ int job_ingest(struct app *app, struct arena *a, int argc, char **argv)
 		if (n <= 0)
 			usleep(POLL_MS * 1000);
 	}
-	pub_finish(app, a, &published); /* a last pass's events sent beside a pass that was not run */
-	arena_free(pub.a);
-	pub.a = NULL;
 	int64_t ms = mono_ms() - t0;
 	if (total > 0)
 		log_info("ingested %ld clicks in %lld ms (%.0f/s), %ld events published", total, (long long)ms,
