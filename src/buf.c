@@ -16,16 +16,10 @@ void buf_init(struct buf *b, struct arena *a)
 	b->oom = false;
 }
 
-static bool grow(struct buf *b, size_t extra)
+/* Moves the text to new memory of cap bytes (0: too large). */
+static bool resize(struct buf *b, size_t cap)
 {
-	if (b->oom)
-		return false;
-	if (b->len + extra + 1 <= b->cap)
-		return true;
-	size_t cap = b->cap ? b->cap * 2 : 256;
-	while (cap < b->len + extra + 1)
-		cap *= 2;
-	char *p = arena_alloc(b->arena, cap);
+	char *p = cap ? arena_alloc(b->arena, cap) : NULL;
 	if (p == NULL) {
 		b->oom = true;
 		return false;
@@ -38,21 +32,25 @@ static bool grow(struct buf *b, size_t extra)
 	return true;
 }
 
+static bool grow(struct buf *b, size_t extra)
+{
+	if (b->oom)
+		return false;
+	if (b->len + extra + 1 <= b->cap)
+		return true;
+	size_t cap = b->cap ? b->cap * 2 : 256;
+	while (cap < b->len + extra + 1)
+		cap *= 2;
+	return resize(b, cap);
+}
+
 bool buf_reserve(struct buf *b, size_t n)
 {
-	if (b->oom || (n < SIZE_MAX - b->len && b->len + n + 1 <= b->cap))
-		return !b->oom;
-	char *p = n < SIZE_MAX - b->len ? arena_alloc(b->arena, b->len + n + 1) : NULL;
-	if (p == NULL) {
-		b->oom = true;
+	if (b->oom)
 		return false;
-	}
-	if (b->len)
-		memcpy(p, b->p, b->len);
-	p[b->len] = '\0';
-	b->p = p;
-	b->cap = b->len + n + 1;
-	return true;
+	if (n >= SIZE_MAX - b->len)
+		return resize(b, 0);
+	return b->len + n + 1 <= b->cap || resize(b, b->len + n + 1);
 }
 
 void buf_append(struct buf *b, const void *p, size_t n)
