@@ -176,9 +176,10 @@ eq "every segment done (stored and published) and deleted" "" "$(ls "$W/journal"
 rm -rf "$W"
 
 # ---- events and segments across passes, Redis away or a run killed ----
-# Full batches of 15,000, each read ahead beside the pass before. First a
-# run with Redis unreachable: every click stored, no event sent, no segment
-# marked published or deleted. The next run sends them all. Then a run
+# Full batches of 15,000 (the next one read beside each). First a run with
+# Redis unreachable: every click stored, no event sent, no segment marked
+# published or deleted (a batch read ahead on offsets taken as published
+# is not used). The next run sends them all. Then a run
 # killed after its first pass's events went out, before that pass was
 # marked: the next run sends the rest (the first pass's again: the stream
 # is at-least-once) and finishes every segment.
