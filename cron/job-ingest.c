@@ -1326,9 +1326,9 @@ static int build_copy(struct part *p)
 	/* A row is its record with at most the reason "duplicate", is_unique
 	 * and ingested_at more: reserved at once, the ~25 MB are not grown
 	 * doubling by doubling (twice the memory, faulted in and copied). */
-	size_t size = 0;
+	size_t size = 0, extra = 16 + strlen(p->ingested_at);
 	for (long i = 0; i < p->n; i++)
-		size += p->recs[i]->n + 16 + strlen(p->ingested_at);
+		size += p->recs[i]->n + extra;
 	buf_reserve(&p->copy, size);
 	copy_rows(p, &p->copy, NULL);
 	return buf_ok(&p->copy) ? 0 : -1;
