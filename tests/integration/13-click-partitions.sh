@@ -10,13 +10,17 @@ ctl partitions
 eq "partitions: exit 0" 0 "$?"
 eq "today's partition" 1 "$(parts 0)"
 eq "partition 7 days ahead (default partition_days_ahead)" 1 "$(parts 7)"
-# setup NAME: "row security enabled and forced|BRIN indexes summarizing
-# new page ranges as they fill" of a partition (sql/098).
-setup() { sql "SELECT c.relrowsecurity AND c.relforcerowsecurity, (SELECT count(*) FROM pg_index i
-	JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am am ON am.oid = x.relam
-	WHERE i.indrelid = c.oid AND am.amname = 'brin' AND x.reloptions @> '{autosummarize=on}')
+# setup NAME: "row security enabled and forced|vacuumed after every
+# 100,000 new rows|BRIN indexes|of them with autosummarize" of a partition
+# (sql/098, sql/100).
+setup() { sql "SELECT c.relrowsecurity AND c.relforcerowsecurity,
+	c.reloptions @> '{autovacuum_vacuum_insert_threshold=100000,autovacuum_vacuum_insert_scale_factor=0}',
+	(SELECT count(*) FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am am ON am.oid = x.relam
+	WHERE i.indrelid = c.oid AND am.amname = 'brin'),
+	(SELECT count(*) FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+	WHERE i.indrelid = c.oid AND array_to_string(x.reloptions, ',') LIKE '%autosummarize%')
 	FROM pg_class c WHERE c.relname = '$1'"; }
-eq "a new partition: tenant rows, BRIN autosummarize on created_at and ingested_at" "t|2" \
+eq "a new partition: tenant rows, vacuumed every 100,000 rows, BRIN on created_at and ingested_at without autosummarize" "t|t|2|0" \
 	"$(setup "clicks_$(sql "SELECT to_char((now() AT TIME ZONE 'UTC')::date + 7, 'YYYYMMDD')")")"
 sql "SELECT afftok_ensure_partition_day('clicks', '2020-01-01')" >/dev/null
 sql "INSERT INTO link_nonces VALUES ($T, 'old-nonce-$RUNID', 1, 'x', now() - interval '40 days')" >/dev/null
@@ -60,7 +64,7 @@ fid=$(segment "$RUN/journal/late-1-1-1.rdy" "$day" '\N')
 ingest
 eq "a record dated 20 days ahead is stored" 1 "$(sql "SELECT count(*) FROM clicks WHERE click_id = '$fid' AND sub1 = 'late'")"
 eq "in the partition ingest created for it" 1 "$(sql "SELECT count(*) FROM clicks_$day WHERE click_id = '$fid'")"
-eq "set up as the partitions job's are" "t|2" "$(setup "clicks_$day")"
+eq "set up as the partitions job's are" "t|t|2|0" "$(setup "clicks_$day")"
 eq "the segment is gone" "" "$(ls "$RUN/journal" | grep late-)"
 sql "DELETE FROM clicks WHERE click_id = '$fid'" >/dev/null
 sql "DROP TABLE IF EXISTS clicks_$day" >/dev/null
