@@ -19,8 +19,6 @@
 -- ranges not summarized are at most ~100,000 rows plus a minute's.
 CREATE OR REPLACE FUNCTION afftok_partition_setup(part regclass, parent regclass) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    idx regclass;
 BEGIN
     IF (SELECT relrowsecurity FROM pg_class WHERE oid = parent) THEN
         PERFORM afftok_enable_rls(part);
@@ -29,13 +27,20 @@ BEGIN
         EXECUTE format('ALTER TABLE %s SET (autovacuum_vacuum_insert_threshold = 100000, '
                        'autovacuum_vacuum_insert_scale_factor = 0)', part);
     END IF;
-    FOR idx IN SELECT i.indexrelid::regclass FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-               JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = part AND am.amname = 'brin' LOOP
-        EXECUTE format('ALTER INDEX %s RESET (autosummarize)', idx);
-    END LOOP;
 END $$;
 
--- The partitions there are now.
-SELECT afftok_partition_setup(i.inhrelid::regclass, i.inhparent::regclass)
-FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
-WHERE p.relkind = 'p';
+-- The click partitions there are now: the same vacuum settings, and
+-- autosummarize off on their BRIN indexes.
+DO $$
+DECLARE
+    rel regclass;
+BEGIN
+    FOR rel IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'clicks'::regclass LOOP
+        PERFORM afftok_partition_setup(rel, 'clicks');
+    END LOOP;
+    FOR rel IN SELECT i.indexrelid::regclass FROM pg_inherits h JOIN pg_index i ON i.indrelid = h.inhrelid
+               JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+               WHERE h.inhparent = 'clicks'::regclass AND am.amname = 'brin' LOOP
+        EXECUTE format('ALTER INDEX %s RESET (autosummarize)', rel);
+    END LOOP;
+END $$;
