@@ -62,7 +62,7 @@ done
 # last pages through the BRIN index on created_at. Filtering all of
 # `clicks` by link_id alone read every partition, GBs a run, and pushed
 # the next run's pages out of the page cache.
-t_lo=$(($(date +%s%3N) - BEFORE - 60000))
+t0_ms=$(date +%s%3N)
 # debug: the job logs how long loading its duplicate window and storing took
 sed -e "s|^dir = .*|dir = $W/journal|" -e "s|^log_level = .*|log_level = debug|" "$CONF" >"$W/afftok.conf"
 key=$(sed -n 's/^secret_key_file = //p' "$CONF")
@@ -79,10 +79,9 @@ t=$(date +%s.%N)
 echo "journal: $N clicks, $(ls "$W/journal" | grep -c '\.rdy$') segments," \
 	"$(($(cat "$W"/journal/*.rdy | wc -c) / 1048576)) MB, written in $(awk -v t="$t" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - t}') s"
 
-t_lo=$((t_lo - (N + WARM) / 2))
-t_hi=$(($(date +%s%3N) - BEFORE + 60000))
-mine="link_id IN ($(sed 's/:[0-9]*:[0-9]*//g' <<<"$links")) AND created_at >= to_timestamp($t_lo / 1000.0)
-	AND created_at < to_timestamp($t_hi / 1000.0)"
+run_clicks="link_id IN ($(sed 's/:[0-9]*:[0-9]*//g' <<<"$links"))
+	AND created_at >= to_timestamp($((t0_ms - BEFORE - (N + WARM) / 2 - 60000)) / 1000.0)
+	AND created_at < to_timestamp($(($(date +%s%3N) - BEFORE + 60000)) / 1000.0)"
 pm=$(head -n 1 "$PGDATA/postmaster.pid")
 old=" $(psql_ "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE pid <> pg_backend_pid()") "
 # CPU ticks of the postmaster, its children and Redis, ten times a second
@@ -123,7 +122,7 @@ redis=$(spent "$(cat "$RUN/redis.pid")")
 read -r wall cu cs <"$W/ingest.time"
 cpu=$(awk -v u="$cu" -v s="$cs" -v t="$side" 'BEGIN {printf "%.2f", u + s + t}')
 rows=$(psql_ "SELECT count(*), count(DISTINCT click_id), count(*) FILTER (WHERE reason = 'replay'),
-	count(*) FILTER (WHERE NOT is_unique) FROM clicks WHERE $mine" | tr '|' ' ')
+	count(*) FILTER (WHERE NOT is_unique) FROM clicks WHERE $run_clicks" | tr '|' ' ')
 read -r total distinct replays dups <<<"$rows"
 echo "rows: $total ($distinct distinct ids), $replays replays, $dups duplicates"
 [ "$total" = $((N + WARM)) ] && [ "$distinct" = "$total" ] ||
@@ -133,7 +132,7 @@ echo "rows: $total ($distinct distinct ids), $replays replays, $dups duplicates"
 # earlier batch (ingested_at: its transaction's start) or comes before it in
 # its own batch (by time, then id).
 wrong=$(psql_ "CREATE TEMP TABLE b AS SELECT click_id, created_at, ingested_at, fingerprint, is_unique
-	FROM clicks WHERE $mine;
+	FROM clicks WHERE $run_clicks;
 	CREATE INDEX ON b (fingerprint); ANALYZE b;
 	SELECT count(*) FROM (SELECT c.is_unique, EXISTS (SELECT 1 FROM b d WHERE d.fingerprint = c.fingerprint
 		AND d.click_id <> c.click_id AND d.created_at BETWEEN c.created_at - interval '60 s' AND c.created_at
@@ -145,7 +144,7 @@ wrong=$(psql_ "CREATE TEMP TABLE b AS SELECT click_id, created_at, ingested_at, 
 # earliest (by time, then id) of the first batch that held one
 # (ingest-gen's nonces are unique to a token).
 wrong=$(psql_ "SELECT count(*) FROM (SELECT reason, row_number() OVER (PARTITION BY link_id, nonce
-		ORDER BY ingested_at, created_at, click_id) rn FROM clicks WHERE $mine
+		ORDER BY ingested_at, created_at, click_id) rn FROM clicks WHERE $run_clicks
 		AND signed) x WHERE (reason = 'replay') <> (rn > 1)")
 [ "$wrong" = 0 ] || { echo "FAIL: $wrong clicks where the replay rule disagrees"; exit 1; }
 echo "ingest: $N clicks in $wall s wall = $(awk -v n="$N" -v w="$wall" 'BEGIN {printf "%d", n / w}')/s;" \
